@@ -1,0 +1,45 @@
+/**
+ * Packet memory the SIMD checksum can read in place.
+ *
+ * WebAssembly code can only address its own linear memory, so a packet held in
+ * an ordinary `Uint8Array` must be copied before the fast checksum can run on
+ * it. An Arena is a fixed-size `WebAssembly.Memory`: the device layer reads
+ * frames into it and the core splits them into it, so the checksums of the
+ * read and write paths run where the bytes already are, with no copy.
+ *
+ * The memory never grows: growing would detach every view handed out before.
+ * @module
+ */
+import { CHECKSUM_WASM } from './checksum-wasm.generated.js';
+
+const WASM_PAGE = 65536;
+
+/** Sum function exported by checksum.wat: (ptr, len, initial) -> folded sum. */
+export type WasmSum = (ptr: number, len: number, initial: number) => number;
+
+let compiled: WebAssembly.Module | undefined;
+const arenaByBuffer = new WeakMap<ArrayBufferLike, Arena>();
+
+/** A fixed block of WebAssembly memory with its own checksum instance. */
+export class Arena {
+  /** The whole arena as bytes. Views on it (`subarray`) stay valid for its lifetime. */
+  readonly bytes: Uint8Array;
+  /** @internal The SIMD sum over this arena (CK-1). */
+  readonly wasmSum: WasmSum;
+
+  /** @param byteLength size in bytes, rounded up to whole 64 KiB pages. */
+  constructor(byteLength: number) {
+    const pages = Math.max(1, Math.ceil(byteLength / WASM_PAGE));
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    compiled ??= new WebAssembly.Module(CHECKSUM_WASM);
+    const instance = new WebAssembly.Instance(compiled, { env: { memory } });
+    this.wasmSum = instance.exports['sum'] as WasmSum;
+    this.bytes = new Uint8Array(memory.buffer);
+    arenaByBuffer.set(memory.buffer, this);
+  }
+
+  /** The arena that owns `view`'s memory, if any. */
+  static of(view: Uint8Array): Arena | undefined {
+    return arenaByBuffer.get(view.buffer);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Internet checksum primitives (spec sec. 1.1: CK-1 .. CK-5).
+ *
+ * All sums are 16-bit one's-complement values in the big-endian domain,
+ * folded and NOT inverted; callers invert when they store a full checksum.
+ *
+ * Speed: long runs go to the WebAssembly SIMD loop (checksum.wat). A packet
+ * inside an {@link Arena} is summed in place; any other packet is first copied
+ * into a scratch arena, which is still several times faster than the best
+ * JavaScript loop for more than a few dozen bytes (bench/checksum.ts). Short
+ * runs (headers) are summed in JavaScript, where a call would cost more.
+ * @module
+ */
+import { Arena, type WasmSum } from './arena.js';
+
+/** Below this many bytes JavaScript beats a copy plus a WebAssembly call. */
+const SHORT_RUN = 64;
+/** Scratch space for packets outside any arena: one maximal frame. */
+const SCRATCH_BYTES = 65536 + 64;
+
+let scratch: Arena | undefined;
+// One-entry cache: consecutive sums nearly always hit the same buffer.
+let lastBuffer: ArrayBufferLike | undefined;
+let lastSum: WasmSum | undefined;
+
+/** Folds a 32-bit-or-wider sum to 16 bits with end-around carry. */
+export function fold(sum: number): number {
+  sum = (sum & 0xffff) + Math.floor(sum / 65536);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return (sum & 0xffff) + (sum >>> 16);
+}
+
+function sumShort(data: Uint8Array, start: number, end: number, initial: number): number {
+  let s = initial;
+  const last = end - 1;
+  let i = start;
+  for (; i < last; i += 2) s += (data[i]! << 8) | data[i + 1]!;
+  if (i < end) s += data[i]! << 8;
+  return fold(s);
+}
+
+/**
+ * CK-1: one's-complement sum of `data[start:end]` as big-endian words, plus
+ * `initial`, folded to 16 bits, not inverted.
+ */
+export function checksumSum(data: Uint8Array, start: number, end: number, initial: number): number {
+  const n = end - start;
+  const buffer = data.buffer;
+  if (buffer === lastBuffer) return lastSum!(data.byteOffset + start, n, initial);
+  const arena = Arena.of(data);
+  if (arena !== undefined) {
+    lastBuffer = buffer;
+    lastSum = arena.wasmSum;
+    return arena.wasmSum(data.byteOffset + start, n, initial);
+  }
+  if (n < SHORT_RUN) return sumShort(data, start, end, initial);
+  scratch ??= new Arena(SCRATCH_BYTES);
+  const bytes = scratch.bytes;
+  let s = initial;
+  // Chunks keep odd offsets word-aligned: every chunk but the last is even.
+  for (let at = start; at < end; at += SCRATCH_BYTES) {
+    const len = Math.min(SCRATCH_BYTES, end - at);
+    bytes.set(new Uint8Array(buffer, data.byteOffset + at, len));
+    s = scratch.wasmSum(0, len, s);
+  }
+  return s;
+}
+
+/** CK-1 over a whole view. */
+export function sum(data: Uint8Array, initial = 0): number {
+  return checksumSum(data, 0, data.length, initial);
+}
+
+/**
+ * CK-2: pseudo-header sum for `proto` (6 TCP, 17 UDP) over the addresses at
+ * `addrStart` (IPv4: 12, IPv6: 8) of length `addrLen` (8 or 32 bytes: source
+ * then destination), and the transport length `len`.
+ */
+export function pseudoHeaderSum(
+  packet: Uint8Array,
+  addrStart: number,
+  addrLen: number,
+  proto: number,
+  len: number,
+): number {
+  let s = proto + len;
+  const end = addrStart + addrLen;
+  for (let i = addrStart; i < end; i += 2) s += (packet[i]! << 8) | packet[i + 1]!;
+  return fold(s);
+}
+
+/** CK-2 for an IP packet of either version, addresses read from the packet itself. */
+export function pseudoHeaderSumFor(packet: Uint8Array, proto: number, len: number): number {
+  return packet[0]! >> 4 === 4
+    ? pseudoHeaderSum(packet, 12, 8, proto, len)
+    : pseudoHeaderSum(packet, 8, 32, proto, len);
+}
+
+/**
+ * CK-4: does the transport checksum of `packet` verify over
+ * `packet[iphLen:]` with the pseudo-header for `proto`?
+ */
+export function transportChecksumValid(packet: Uint8Array, iphLen: number, proto: number): boolean {
+  const len = packet.length - iphLen;
+  const s = checksumSum(packet, iphLen, packet.length, pseudoHeaderSumFor(packet, proto, len));
+  return (~s & 0xffff) === 0;
+}
+
+/** CK-5: store the IPv4 header checksum of `packet[0:iphLen]`. */
+export function writeIPv4HeaderChecksum(packet: Uint8Array, iphLen = 20): void {
+  packet[10] = 0;
+  packet[11] = 0;
+  const c = ~sumShort(packet, 0, iphLen, 0) & 0xffff;
+  packet[10] = c >> 8;
+  packet[11] = c & 0xff;
+}

@@ -1,0 +1,85 @@
+/**
+ * Every error vectun throws or reports, in one place.
+ *
+ * Like Node's own errors, each carries a stable `code` that callers and tests
+ * compare against instead of parsing messages (spec D-10). Errors that come
+ * from a system call also carry `errno` (positive, e.g. 22 for EINVAL) and
+ * `syscall` (e.g. `'writev'`), the way `fs` and `dgram` errors do.
+ *
+ * This file imports nothing, so the pure packet core may use it.
+ * @module
+ */
+
+/** Codes for frames and packets the offload core rejects (spec D-10). */
+export type PacketErrorCode =
+  /** A frame shorter than the 10-byte virtio-net header (HDR-2). */
+  | 'ERR_VNET_HDR_SHORT'
+  /** gso_type is not NONE, TCPV4, TCPV6 or UDP_L4, or has the ECN bit (HDR-6). */
+  | 'ERR_GSO_TYPE_UNSUPPORTED'
+  /** A GSO frame with no packet after the header (RD-5.1). */
+  | 'ERR_PACKET_EMPTY'
+  /** IP version does not match the GSO type, or is neither 4 nor 6 (RD-5.2). */
+  | 'ERR_IP_VERSION_MISMATCH'
+  /** The packet ends before a header field that must be read (RD-5.2, RD-5.3). */
+  | 'ERR_PACKET_TOO_SHORT'
+  /** TCP data offset below 5 or above 15 words (RD-5.3). */
+  | 'ERR_TCP_HDR_LEN'
+  /** Packet shorter than its headers, or hdrLen < csumStart (RD-5.4, RD-5.5). */
+  | 'ERR_HDR_LEN'
+  /** The checksum field would end beyond the packet (RD-4, RD-5.6). */
+  | 'ERR_CSUM_OFFSET'
+  /** A GSO frame with gso_size 0 (D-3). */
+  | 'ERR_GSO_SIZE_ZERO'
+  /** A caller-provided output area cannot hold every segment of a frame (D-5). */
+  | 'ERR_OUTPUT_TOO_SMALL';
+
+/** Codes for device-level failures. */
+export type DeviceErrorCode =
+  /** The handle was closed, or the kernel detached the device (EBADFD). */
+  | 'ERR_TUN_CLOSED'
+  /** The device was deleted, or moved away, while in use. */
+  | 'ERR_TUN_REMOVED'
+  /** A system call failed; `errno` and `syscall` say which and why. */
+  | 'ERR_TUN_SYSCALL'
+  /** Offload was required (`offload: 'require'`) but the kernel refused it. */
+  | 'ERR_TUN_OFFLOAD_UNAVAILABLE'
+  /** The native addon is missing or failed to load. */
+  | 'ERR_TUN_NATIVE'
+  /** The process may not create TUN devices (no root / CAP_NET_ADMIN). */
+  | 'ERR_TUN_PERMISSION'
+  /** `/dev/net/tun` does not exist. */
+  | 'ERR_TUN_UNAVAILABLE'
+  /** An option or argument has the wrong type or value. */
+  | 'ERR_INVALID_ARG'
+  /** A netlink request was answered with an error. */
+  | 'ERR_NETLINK';
+
+/** Every code a {@link VectunError} may carry. */
+export type VectunErrorCode = PacketErrorCode | DeviceErrorCode;
+
+/** The one error class of vectun. Tell failures apart by `code`. */
+export class VectunError extends Error {
+  /** Stable identifier, e.g. `'ERR_GSO_TYPE_UNSUPPORTED'`. */
+  readonly code: VectunErrorCode;
+  /** Positive errno for failures that come from a system call. */
+  readonly errno?: number;
+  /** The failing system call, e.g. `'writev'`. */
+  readonly syscall?: string;
+
+  constructor(
+    code: VectunErrorCode,
+    message: string,
+    details?: { errno?: number; syscall?: string; cause?: unknown },
+  ) {
+    super(message, details?.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'VectunError';
+    this.code = code;
+    if (details?.errno !== undefined) this.errno = details.errno;
+    if (details?.syscall !== undefined) this.syscall = details.syscall;
+  }
+}
+
+/** Shorthand used by the packet core for frame validation failures. */
+export function packetError(code: PacketErrorCode, message: string): VectunError {
+  return new VectunError(code, message);
+}
