@@ -1,9 +1,19 @@
 /**
  * vectun: fast Linux TUN devices for Node.js.
+ *
+ * - Offload core (pure, no I/O): {@link segment} (GSO split), {@link coalesce}
+ *   and {@link Coalescer} (GRO coalescing into scatter-gather write lists),
+ *   checksums, the virtio-net header.
+ * - Device layer: {@link Tun} (open, batched read/write, offloads, link control
+ *   and events) and {@link bridge} (forward packets between two devices).
  * @module
  */
 export { VectunError } from './errors.js';
 export type { VectunErrorCode, PacketErrorCode, DeviceErrorCode } from './errors.js';
 export { Arena } from './core/arena.js';
-export * from './core/checksum.js';
+export { checksumSum, pseudoHeaderSum, transportChecksumValid } from './core/checksum.js';
 export * from './core/virtio.js';
+export * from './core/gso.js';
+export * from './core/gro.js';
+export * from './device/tun.js';
+export * from './device/bridge.js';
