@@ -54,8 +54,19 @@ export type DeviceErrorCode =
   /** A netlink request was answered with an error. */
   | 'ERR_NETLINK';
 
+/** Codes for the lab (namespaces, veth pairs, traffic programs; `src/lab`). */
+export type LabErrorCode =
+  /** Something the lab needs is missing (capability, `ip`, namespace support); the message says what. */
+  | 'ERR_LAB_PREREQUISITE'
+  /** An `ip` command failed; the message carries the command and its stderr. */
+  | 'ERR_LAB_COMMAND'
+  /** A bounded transfer or step did not finish within its time limit. */
+  | 'ERR_LAB_TIMEOUT'
+  /** A transfer finished but its bytes, count or checksums do not match. */
+  | 'ERR_LAB_TRAFFIC';
+
 /** Every code a {@link VectunError} may carry. */
-export type VectunErrorCode = PacketErrorCode | DeviceErrorCode;
+export type VectunErrorCode = PacketErrorCode | DeviceErrorCode | LabErrorCode;
 
 /** The one error class of vectun. Tell failures apart by `code`. */
 export class VectunError extends Error {
