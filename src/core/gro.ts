@@ -1,0 +1,640 @@
+/**
+ * GRO coalescing, the write side of the offload core (spec sec. 5 and 6:
+ * WR-2, GRO-C1..C3, GRO-T1..T6, GRO-U1..U4, GRO-S1, GRO-IP1, GRO-L1..L5,
+ * GRO-A1..A6, GRO-O1, SG-1; vectun differences D-1, D-2, D-6, D-9).
+ *
+ * A batch of plain IP packets becomes an ordered list of write vectors
+ * `[vnet header | head packet | payload fragment ...]` (SG-1): one writev
+ * each. Fragments are `subarray` views on the caller's packets; no payload
+ * byte is copied.
+ *
+ * Mutation (PIT-2, GRO-A4): the header bytes of head packets are rewritten in
+ * the caller's buffers: IP length fields, the IPv4 header checksum, the
+ * transport checksum (made partial), the UDP length, and the TCP PSH bit
+ * (GRO-T6 append, D-2 prepend). Payload bytes are never written.
+ * {@link Coalescer.uncoalesced} restores them.
+ *
+ * Malformed packets never throw: they are non-candidates (GRO-C2) or no-ops
+ * (GRO-T1, GRO-U1) and pass through unchanged with an all-zero header.
+ * @module
+ */
+import { pseudoHeaderSumFor, transportChecksumValid, writeIPv4HeaderChecksum } from './checksum.js';
+import { FlowTable } from './flows.js';
+import { VNET_HDR_LEN } from './virtio.js';
+import { VectunError } from '../errors.js';
+
+/** Linux UIO_MAXIOV: entries per write vector, header included (GRO-L2). */
+export const GRO_MAX_VECTOR_ENTRIES = 1024;
+/** Largest coalesced IP packet (GRO-L1). */
+export const GRO_MAX_PACKET = 65535;
+
+/** Switches of a {@link Coalescer} (DEV-6). */
+export interface CoalescerOptions {
+  /** TCP GRO; default true. */
+  tcp?: boolean;
+  /** UDP GRO (needs TUN_F_USO4/6, DEV-3); default false. */
+  udp?: boolean;
+}
+
+/** The write vectors of one batch (SG-1), in output order (GRO-O1). */
+export interface WriteList {
+  /** One vector per writev: `[vnet header, head packet, fragment, ...]`. */
+  writes: Uint8Array[][];
+  /** Input packets carried by each write (1 = written as is), D-6. */
+  packetCounts: number[];
+}
+
+/** Cumulative counters of a {@link Coalescer}. */
+export interface CoalescerStats {
+  /** Packets passed to `coalesce`. */
+  packets: number;
+  /** Write vectors produced. */
+  writes: number;
+  /** Writes carrying more than one packet (GRO-A2/A3 headers). */
+  coalescedWrites: number;
+  /** Packets inside those writes (heads included). */
+  coalescedPackets: number;
+  /** Transport checksum validations that failed (GRO-T4, GRO-U3). */
+  checksumFailures: number;
+}
+
+// Item kinds (per write).
+const NOOP = 0;
+const TCP = 1;
+const UDP = 2;
+// Item flag bits.
+const F_PSH = 1; // item.psh (GRO-S1, GRO-T6)
+const F_HEAD_VALID = 2; // head checksum already verified (a cache; CK-4 is pure)
+const F_CSUM_INVALID = 4; // UDP csumKnownInvalid (GRO-U3)
+// GRO-T5 results.
+const UNAVAILABLE = 0;
+const APPEND = 1;
+const PREPEND = 2;
+
+const TCP_FLAGS_ACK = 0x10;
+const TCP_FLAGS_ACK_PSH = 0x18;
+const TCP_PSH = 0x08;
+// Head bytes saved for uncoalesced(): IP header up to and including the IPv4
+// checksum (covers the IPv6 payload length), and the transport header up to
+// and including the TCP checksum (UDP: its 8 bytes).
+const SAVE_IP = 12;
+const SAVE_TH = 18;
+const SAVE = SAVE_IP + SAVE_TH;
+
+/**
+ * GRO-IP1: may p join an item headed by h? Both are candidates of one flow,
+ * hence of one IP version, and longer than 9 bytes.
+ */
+function ipHeadersCompatible(p: Uint8Array, h: Uint8Array, v6: boolean): boolean {
+  if (v6) {
+    // Version + traffic class; the flow label is ignored; hop limit.
+    return p[0] === h[0] && p[1]! >> 4 === h[1]! >> 4 && p[7] === h[7];
+  }
+  // TOS; reserved/DF/MF bits; TTL. IP ID and checksum are ignored.
+  return p[1] === h[1] && p[6]! >> 5 === h[6]! >> 5 && p[8] === h[8];
+}
+
+function u16(p: Uint8Array, at: number): number {
+  return (p[at]! << 8) | p[at + 1]!;
+}
+
+function setU16(p: Uint8Array, at: number, v: number): void {
+  p[at] = v >>> 8;
+  p[at + 1] = v & 0xff;
+}
+
+function setU16LE(p: Uint8Array, at: number, v: number): void {
+  p[at] = v & 0xff;
+  p[at + 1] = v >>> 8;
+}
+
+/**
+ * Coalesces batches of packets into scatter-gather write lists (WR-2).
+ *
+ * Reuses its flow tables, per-item arrays and vnet header buffers across
+ * calls: a {@link WriteList} (its arrays and header buffers) is valid until the
+ * next `coalesce` call on the same instance. Not reentrant.
+ */
+export class Coalescer {
+  /** TCP GRO switch (DEV-6); read at each `coalesce` call. */
+  tcp: boolean;
+  /** UDP GRO switch (DEV-6, DEV-3 step 3); read at each `coalesce` call. */
+  udp: boolean;
+  /** Cumulative counters. */
+  readonly stats: CoalescerStats = {
+    packets: 0,
+    writes: 0,
+    coalescedWrites: 0,
+    coalescedPackets: 0,
+    checksumFailures: 0,
+  };
+
+  // Fresh mode (used by coalesce()): output arrays and headers are new per
+  // call and no reference to the caller's packets is kept.
+  #freshMode = false;
+  readonly #tcpFlows = new FlowTable(true);
+  readonly #udpFlows = new FlowTable(false);
+  #packets: readonly Uint8Array[] = [];
+  #writeCount = 0;
+  #cap = 0;
+
+  // Per write (= per item; GRO-S1), indexed by output position (GRO-O1).
+  #kind = new Uint8Array(0);
+  #flags = new Uint8Array(0);
+  #iph = new Uint8Array(0);
+  #thLen = new Uint8Array(0);
+  #head = new Int32Array(0);
+  #last = new Int32Array(0);
+  #count = new Int32Array(0);
+  #older = new Int32Array(0); // next older item of the same flow, -1 = none
+  #seq = new Uint32Array(0);
+  #payloadLen = new Int32Array(0);
+  #gsoSize = new Int32Array(0);
+  #saved = new Uint8Array(0);
+  #restored = new Uint8Array(0);
+  #dirty = new Uint8Array(0); // header buffer holds a GRO-A2/A3 header
+  #headers: Uint8Array[] = [];
+  #vectors: Uint8Array[][] = [];
+  // Per input packet: next packet of the same write, in vector order.
+  #next = new Int32Array(0);
+  // Per input packet: 1 when we set its PSH bit (GRO-T6 append, D-2), for
+  // uncoalesced(); `#pshSetOn` lists them so the marks are cleared cheaply.
+  #pshMark = new Uint8Array(0);
+  #pshSetOn: number[] = [];
+  #list: WriteList = { writes: [], packetCounts: [] };
+
+  constructor(options?: CoalescerOptions) {
+    this.tcp = options?.tcp ?? true;
+    this.udp = options?.udp ?? false;
+  }
+
+  /** @internal A coalescer whose output owns fresh arrays and headers. */
+  static fresh(options?: CoalescerOptions): Coalescer {
+    const c = new Coalescer(options);
+    c.#freshMode = true;
+    return c;
+  }
+
+  /**
+   * Runs GRO over one batch (sec. 5) and returns its write vectors in output
+   * order. Every packet appears in exactly one write. Head packets are
+   * rewritten in place (see the module notes); fragments are views.
+   */
+  coalesce(packets: readonly Uint8Array[]): WriteList {
+    const n = packets.length;
+    this.#prepare(n);
+    this.#packets = packets;
+    const tcpOn = this.tcp;
+    const udpOn = this.udp;
+    for (let i = 0; i < n; i++) {
+      const p = packets[i]!;
+      const len = p.length;
+      // GRO-C2 (first match wins); D-9: an empty packet is a non-candidate.
+      if (len >= 28) {
+        const version = p[0]! >> 4;
+        if (version === 4) {
+          if ((p[0]! & 0x0f) === 5) {
+            const proto = p[9];
+            if (proto === 6) {
+              if (len >= 40 && tcpOn) {
+                this.#tcpPacket(p, i, 20);
+                continue;
+              }
+            } else if (proto === 17 && udpOn) {
+              this.#udpPacket(p, i, 20);
+              continue;
+            }
+          }
+        } else if (version === 6) {
+          const next = p[6];
+          if (next === 6) {
+            if (len >= 60 && tcpOn) {
+              this.#tcpPacket(p, i, 40);
+              continue;
+            }
+          } else if (next === 17 && len >= 48 && udpOn) {
+            this.#udpPacket(p, i, 40);
+            continue;
+          }
+        }
+      }
+      this.#noop(i);
+    }
+    return this.#account();
+  }
+
+  /**
+   * Restores the head of write `write` of the last batch to its original
+   * bytes and returns that write's original packets in vector order, for
+   * resending them one by one (EINVAL fallback, style rule 3). Packets whose
+   * PSH bit GRO set are restored too. Idempotent. Valid until the next
+   * `coalesce` call.
+   * @throws VectunError `ERR_INVALID_ARG` for an index outside the last batch.
+   */
+  uncoalesced(write: number): Uint8Array[] {
+    if (!Number.isInteger(write) || write < 0 || write >= this.#writeCount || this.#freshMode) {
+      throw new VectunError('ERR_INVALID_ARG', `write index ${write} is not in the last batch`);
+    }
+    const packets = this.#packets;
+    const out: Uint8Array[] = [];
+    const head = this.#head[write]!;
+    if (this.#count[write]! > 1 && this.#restored[write] === 0) {
+      this.#restored[write] = 1;
+      const h = packets[head]!;
+      const th = this.#iph[write]!;
+      const saved = this.#saved;
+      const at = write * SAVE;
+      for (let k = 0; k < SAVE_IP; k++) h[k] = saved[at + k]!;
+      const thSave = this.#kind[write] === TCP ? SAVE_TH : 8;
+      for (let k = 0; k < thSave; k++) h[th + k] = saved[at + SAVE_IP + k]!;
+      // The saved bytes were taken after GRO set PSH: clear what we set.
+      for (let i = head; i !== -1; i = this.#next[i]!) {
+        if (this.#pshMark[i] !== 0) packets[i]![th + 13] = packets[i]![th + 13]! & ~TCP_PSH;
+      }
+    }
+    for (let i = head; i !== -1; i = this.#next[i]!) out.push(packets[i]!);
+    return out;
+  }
+
+  #prepare(n: number): void {
+    if (n > this.#cap) {
+      const cap = Math.max(n, 128, this.#cap * 2);
+      this.#cap = cap;
+      this.#kind = new Uint8Array(cap);
+      this.#flags = new Uint8Array(cap);
+      this.#iph = new Uint8Array(cap);
+      this.#thLen = new Uint8Array(cap);
+      this.#head = new Int32Array(cap);
+      this.#last = new Int32Array(cap);
+      this.#count = new Int32Array(cap);
+      this.#older = new Int32Array(cap);
+      this.#seq = new Uint32Array(cap);
+      this.#payloadLen = new Int32Array(cap);
+      this.#gsoSize = new Int32Array(cap);
+      this.#next = new Int32Array(cap);
+      this.#pshMark = new Uint8Array(cap);
+      this.#saved = new Uint8Array(cap * SAVE);
+      this.#restored = new Uint8Array(cap);
+      const dirty = new Uint8Array(cap);
+      dirty.set(this.#dirty);
+      this.#dirty = dirty;
+    }
+    this.#writeCount = 0;
+    const set = this.#pshSetOn;
+    for (let k = 0; k < set.length; k++) this.#pshMark[set[k]!] = 0;
+    set.length = 0;
+    this.#tcpFlows.reset(n);
+    this.#udpFlows.reset(n);
+  }
+
+  /** GRO-C3: own write at the arrival position, all-zero header. */
+  #noop(i: number): void {
+    const w = this.#writeCount++;
+    this.#kind[w] = NOOP;
+    this.#head[w] = i;
+    this.#last[w] = i;
+    this.#count[w] = 1;
+    this.#next[i] = -1;
+  }
+
+  /** GRO-S1: a new item for p, newest of its flow; its write is created now. */
+  #newItem(
+    flows: FlowTable,
+    flow: number,
+    kind: number,
+    i: number,
+    iph: number,
+    thLen: number,
+    seq: number,
+    flags: number,
+    gso: number,
+  ): void {
+    const w = this.#writeCount++;
+    this.#kind[w] = kind;
+    this.#flags[w] = flags;
+    this.#iph[w] = iph;
+    this.#thLen[w] = thLen;
+    this.#head[w] = i;
+    this.#last[w] = i;
+    this.#count[w] = 1;
+    this.#seq[w] = seq;
+    this.#payloadLen[w] = gso;
+    this.#gsoSize[w] = gso;
+    this.#next[i] = -1;
+    this.#older[w] = flows.newest[flow]!;
+    flows.newest[flow] = w;
+  }
+
+  #checksumValid(p: Uint8Array, iph: number, proto: number): boolean {
+    if (transportChecksumValid(p, iph, proto)) return true;
+    this.stats.checksumFailures++;
+    return false;
+  }
+
+  /** GRO-T1..T6 for a TCP candidate; `iph` is 20 or 40. */
+  #tcpPacket(p: Uint8Array, i: number, iph: number): void {
+    const len = p.length;
+    // GRO-T1: any failure makes p a no-op.
+    if (len > GRO_MAX_PACKET) return this.#noop(i);
+    if (iph === 20) {
+      if (u16(p, 2) !== len) return this.#noop(i);
+      // MF (0x20) or a fragment offset (low 5 bits of byte 6, byte 7).
+      if ((p[6]! & 0x3f) !== 0 || p[7] !== 0) return this.#noop(i);
+    } else if (u16(p, 4) !== len - 40) return this.#noop(i);
+    const thLen = (p[iph + 12]! >> 4) * 4;
+    if (thLen < 20 || len < iph + thLen) return this.#noop(i);
+    const tcpFlags = p[iph + 13];
+    if (tcpFlags !== TCP_FLAGS_ACK && tcpFlags !== TCP_FLAGS_ACK_PSH) return this.#noop(i);
+    const gso = len - iph - thLen;
+    if (gso === 0) return this.#noop(i);
+    // GRO-T2.
+    const seq = ((p[iph + 4]! << 24) | (p[iph + 5]! << 16) | (p[iph + 6]! << 8) | p[iph + 7]!) >>> 0;
+    const psh = tcpFlags === TCP_FLAGS_ACK_PSH;
+    const flows = this.#tcpFlows;
+    const flow = flows.lookup(p, iph);
+    // GRO-T4: newest to oldest. `newer` tracks the link to rewrite on removal.
+    let newer = -1;
+    let w = flows.newest[flow]!;
+    while (w !== -1) {
+      const older = this.#older[w]!;
+      const can = this.#tcpCanCoalesce(p, iph, thLen, seq, psh, gso, w);
+      if (can !== UNAVAILABLE) {
+        // GRO-T6: the head is validated only while nothing was merged.
+        if (this.#count[w] === 1 && (this.#flags[w]! & F_HEAD_VALID) === 0) {
+          if (!this.#checksumValid(this.#packets[this.#head[w]!]!, iph, 6)) {
+            // GRO-T4: drop the item from the table; its write stays (GRO-A6).
+            if (newer === -1) flows.newest[flow] = older;
+            else this.#older[newer] = older;
+            w = older;
+            continue;
+          }
+          this.#flags[w] = this.#flags[w]! | F_HEAD_VALID;
+        }
+        // GRO-T4: p invalid => no-op, not added to the table.
+        if (!this.#checksumValid(p, iph, 6)) return this.#noop(i);
+        if (can === PREPEND) this.#prepend(w, i, seq);
+        else this.#append(w, i, psh);
+        if (gso > this.#gsoSize[w]!) this.#gsoSize[w] = gso;
+        this.#payloadLen[w] = this.#payloadLen[w]! + gso;
+        this.#count[w] = this.#count[w]! + 1;
+        return;
+      }
+      newer = w;
+      w = older;
+    }
+    this.#newItem(flows, flow, TCP, i, iph, thLen, seq, psh ? F_PSH : 0, gso);
+  }
+
+  /** GRO-T5, checks in spec order. */
+  #tcpCanCoalesce(
+    p: Uint8Array,
+    iph: number,
+    thLen: number,
+    seq: number,
+    psh: boolean,
+    gso: number,
+    w: number,
+  ): number {
+    const count = this.#count[w]!;
+    // GRO-T5.1 / GRO-L2: entries = header + packets.
+    if (count + 1 >= GRO_MAX_VECTOR_ENTRIES) return UNAVAILABLE;
+    // GRO-T5.2: equal header length and identical option bytes.
+    if (thLen !== this.#thLen[w]) return UNAVAILABLE;
+    const h = this.#packets[this.#head[w]!]!;
+    if (thLen > 20) {
+      const end = iph + thLen;
+      for (let k = iph + 20; k < end; k++) if (p[k] !== h[k]) return UNAVAILABLE;
+    }
+    // GRO-T5.3.
+    if (!ipHeadersCompatible(p, h, iph === 40)) return UNAVAILABLE;
+    // GRO-T5.4 / GRO-L1.
+    const payloadLen = this.#payloadLen[w]!;
+    if (iph + thLen + payloadLen + gso > GRO_MAX_PACKET) return UNAVAILABLE;
+    const itemSeq = this.#seq[w]!;
+    const itemGso = this.#gsoSize[w]!;
+    // GRO-T5.5: append (sequence arithmetic mod 2^32).
+    if (seq === ((itemSeq + payloadLen) >>> 0)) {
+      if ((this.#flags[w]! & F_PSH) !== 0) return UNAVAILABLE;
+      if (payloadLen % itemGso !== 0) return UNAVAILABLE; // a short segment ended the item
+      if (gso > itemGso) return UNAVAILABLE;
+      return APPEND;
+    }
+    // GRO-T5.6: prepend.
+    if (((seq + gso) >>> 0) === itemSeq) {
+      if (psh) return UNAVAILABLE;
+      if (gso < itemGso) return UNAVAILABLE;
+      if (gso > itemGso && count > 1) return UNAVAILABLE;
+      return PREPEND;
+    }
+    return UNAVAILABLE; // GRO-T5.7
+  }
+
+  /** GRO-T6 prepend: p becomes the head; the old head's payload the first fragment. */
+  #prepend(w: number, i: number, seq: number): void {
+    this.#seq[w] = seq;
+    this.#next[i] = this.#head[w]!;
+    this.#head[w] = i;
+    if ((this.#flags[w]! & F_PSH) !== 0) {
+      // D-2: the new head keeps the PSH of the item (the reference drops it, PIT-5).
+      const p = this.#packets[i]!;
+      const at = this.#iph[w]! + 13;
+      p[at] = p[at]! | TCP_PSH;
+      this.#markPsh(i);
+    }
+  }
+
+  /** GRO-T6 append: p's payload becomes the last fragment. */
+  #append(w: number, i: number, psh: boolean): void {
+    this.#next[this.#last[w]!] = i;
+    this.#next[i] = -1;
+    this.#last[w] = i;
+    if (psh) {
+      this.#flags[w] = this.#flags[w]! | F_PSH;
+      const head = this.#head[w]!;
+      const h = this.#packets[head]!;
+      const at = this.#iph[w]! + 13;
+      h[at] = h[at]! | TCP_PSH; // GRO-T6: OR-ed into the head, in place
+      this.#markPsh(head);
+    }
+  }
+
+  #markPsh(i: number): void {
+    if (this.#pshMark[i] === 0) {
+      this.#pshMark[i] = 1;
+      this.#pshSetOn.push(i);
+    }
+  }
+
+  /** GRO-U1..U4 for a UDP candidate; `iph` is 20 or 40. */
+  #udpPacket(p: Uint8Array, i: number, iph: number): void {
+    const len = p.length;
+    // GRO-U1 (the UDP length field itself is never checked).
+    if (len > GRO_MAX_PACKET) return this.#noop(i);
+    if (iph === 20) {
+      if (u16(p, 2) !== len) return this.#noop(i);
+      if ((p[6]! & 0x3f) !== 0 || p[7] !== 0) return this.#noop(i);
+    } else if (u16(p, 4) !== len - 40) return this.#noop(i);
+    const gso = len - iph - 8;
+    if (gso <= 0) return this.#noop(i);
+    const flows = this.#udpFlows;
+    const flow = flows.lookup(p, iph);
+    const w = flows.newest[flow]!;
+    // GRO-U2: only the newest item is considered (keeps datagram order).
+    if (w !== -1) {
+      const count = this.#count[w]!;
+      const payloadLen = this.#payloadLen[w]!;
+      const itemGso = this.#gsoSize[w]!;
+      const h = this.#packets[this.#head[w]!]!;
+      if (
+        count + 1 < GRO_MAX_VECTOR_ENTRIES &&
+        ipHeadersCompatible(p, h, iph === 40) &&
+        payloadLen % itemGso === 0 &&
+        gso <= itemGso &&
+        iph + 8 + payloadLen + gso <= GRO_MAX_PACKET
+      ) {
+        // GRO-U3.
+        if (count === 1 && (this.#flags[w]! & F_HEAD_VALID) === 0) {
+          if ((this.#flags[w]! & F_CSUM_INVALID) !== 0 || !this.#checksumValid(h, iph, 17)) {
+            // Item invalid: p starts a new item; the old one stays, never revisited.
+            return this.#newItem(flows, flow, UDP, i, iph, 8, 0, 0, gso);
+          }
+          this.#flags[w] = this.#flags[w]! | F_HEAD_VALID;
+        }
+        if (!this.#checksumValid(p, iph, 17)) {
+          return this.#newItem(flows, flow, UDP, i, iph, 8, 0, F_CSUM_INVALID, gso);
+        }
+        this.#next[this.#last[w]!] = i;
+        this.#next[i] = -1;
+        this.#last[w] = i;
+        this.#payloadLen[w] = payloadLen + gso; // gsoSize never changes (GRO-U3)
+        this.#count[w] = count + 1;
+        return;
+      }
+    }
+    // GRO-U2 (first item of the flow) or GRO-U4 (cannot coalesce).
+    this.#newItem(flows, flow, UDP, i, iph, 8, 0, 0, gso);
+  }
+
+  /** The 10-byte header buffer of write `w`, all zero (D-1, GRO-A6). */
+  #zeroHeader(w: number): Uint8Array {
+    if (this.#freshMode) return new Uint8Array(VNET_HDR_LEN);
+    let hdr = this.#headers[w];
+    if (hdr === undefined) {
+      hdr = new Uint8Array(VNET_HDR_LEN);
+      this.#headers[w] = hdr;
+    } else if (this.#dirty[w] !== 0) {
+      hdr.fill(0);
+      this.#dirty[w] = 0;
+    }
+    return hdr;
+  }
+
+  /** GRO-A1..A6 ("accounting") and SG-1 vectors, in creation order (GRO-O1). */
+  #account(): WriteList {
+    const fresh = this.#freshMode;
+    const list: WriteList = fresh ? { writes: [], packetCounts: [] } : this.#list;
+    const writes = list.writes;
+    const counts = list.packetCounts;
+    writes.length = 0;
+    counts.length = 0;
+    const packets = this.#packets;
+    const writeCount = this.#writeCount;
+    let coalescedWrites = 0;
+    let coalescedPackets = 0;
+    for (let w = 0; w < writeCount; w++) {
+      const count = this.#count[w]!;
+      const hdr = this.#zeroHeader(w);
+      const head = packets[this.#head[w]!]!;
+      let vector: Uint8Array[];
+      if (count === 1) {
+        // GRO-A1, GRO-A6: zero header, packet untouched.
+        if (fresh) vector = [hdr, head];
+        else {
+          vector = this.#vectors[w] ??= [];
+          vector.length = 2;
+          vector[0] = hdr;
+          vector[1] = head;
+        }
+      } else {
+        coalescedWrites++;
+        coalescedPackets += count;
+        this.#rewriteHead(w, head, hdr);
+        const hdrLen = this.#iph[w]! + this.#thLen[w]!;
+        if (fresh) vector = [hdr, head];
+        else {
+          vector = this.#vectors[w] ??= [];
+          vector.length = 2;
+          vector[0] = hdr;
+          vector[1] = head;
+        }
+        for (let i = this.#next[this.#head[w]!]!; i !== -1; i = this.#next[i]!) {
+          vector.push(packets[i]!.subarray(hdrLen));
+        }
+      }
+      writes.push(vector);
+      counts.push(count);
+    }
+    const stats = this.stats;
+    stats.packets += packets.length;
+    stats.writes += writeCount;
+    stats.coalescedWrites += coalescedWrites;
+    stats.coalescedPackets += coalescedPackets;
+    if (fresh) {
+      // Keep no reference to the caller's packets.
+      this.#packets = [];
+      this.#tcpFlows.release();
+      this.#udpFlows.release();
+    }
+    return list;
+  }
+
+  /** GRO-A2 (TCP) / GRO-A3 (UDP): rewrite the head in place and fill its header. */
+  #rewriteHead(w: number, h: Uint8Array, hdr: Uint8Array): void {
+    const iph = this.#iph[w]!;
+    const tcp = this.#kind[w] === TCP;
+    const thLen = this.#thLen[w]!;
+    const payloadLen = this.#payloadLen[w]!;
+    const total = iph + thLen + payloadLen;
+    if (!this.#freshMode) {
+      this.#restored[w] = 0;
+      const saved = this.#saved;
+      const at = w * SAVE;
+      for (let k = 0; k < SAVE_IP; k++) saved[at + k] = h[k]!;
+      const thSave = tcp ? SAVE_TH : 8;
+      for (let k = 0; k < thSave; k++) saved[at + SAVE_IP + k] = h[iph + k]!;
+      this.#dirty[w] = 1;
+    }
+    if (iph === 20) {
+      setU16(h, 2, total);
+      writeIPv4HeaderChecksum(h, 20); // CK-5
+    } else {
+      setU16(h, 4, total - 40);
+    }
+    const proto = tcp ? 6 : 17;
+    if (!tcp) setU16(h, iph + 4, 8 + payloadLen); // GRO-A3: UDP length
+    // Partial checksum: folded pseudo-header sum, not inverted (CK-3).
+    const csumAt = iph + (tcp ? 16 : 6);
+    setU16(h, csumAt, pseudoHeaderSumFor(h, proto, total - iph));
+    hdr[0] = 1; // NEEDS_CSUM
+    hdr[1] = tcp ? (iph === 20 ? 1 : 4) : 5; // TCPV4, TCPV6, UDP_L4
+    setU16LE(hdr, 2, iph + thLen);
+    setU16LE(hdr, 4, this.#gsoSize[w]!);
+    setU16LE(hdr, 6, iph);
+    setU16LE(hdr, 8, tcp ? 16 : 6);
+  }
+}
+
+const shared = { tcp: Coalescer.fresh({ tcp: true, udp: false }), udp: Coalescer.fresh({ tcp: true, udp: true }) };
+
+/**
+ * Issue #3: coalesces `packets` into write vectors, one per writev, in write
+ * order (GRO-O1). Concatenating a vector gives the exact frame for the TUN:
+ * `[10-byte virtio header, head packet, payload fragment, ...]` (SG-1).
+ * Every input packet is carried exactly once; fragments are views on the
+ * input (no payload copy); head packets are rewritten in place (GRO-A4,
+ * PIT-2). `udp` (default false) allows UDP GRO. Never throws for malformed
+ * packets: they pass through with an all-zero header.
+ */
+export function coalesce(packets: readonly Uint8Array[], options?: { udp?: boolean }): Uint8Array[][] {
+  return (options?.udp === true ? shared.udp : shared.tcp).coalesce(packets).writes;
+}
