@@ -52,7 +52,9 @@ export type DeviceErrorCode =
   /** An option or argument has the wrong type or value. */
   | 'ERR_INVALID_ARG'
   /** A netlink request was answered with an error. */
-  | 'ERR_NETLINK';
+  | 'ERR_NETLINK'
+  /** The kernel rejected a coalesced write (EINVAL): GRO was turned off for that protocol (a `'warning'`). */
+  | 'ERR_TUN_GRO_FALLBACK';
 
 /** Codes for the lab (namespaces, veth pairs, traffic programs; `src/lab`). */
 export type LabErrorCode =
