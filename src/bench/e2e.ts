@@ -1,0 +1,257 @@
+/**
+ * End-to-end benchmark: single-stream TCP throughput from namespace A to B
+ * through (1) a veth pair, the kernel's own baseline, (2) two vectun TUNs
+ * bridged by this process with offload on (GSO split + GRO coalescing) and
+ * (3) the same with offload off. All three are measured in the same run,
+ * interleaved per repeat so drift in machine load hits them alike, and
+ * reported with ratios: the issue's targets are offload ≥ 60% of veth and
+ * offload ≥ 4x no offload.
+ *
+ * Traffic comes from iperf3 when it is installed (the sender and receiver then
+ * cost little CPU, which matters on small machines where the forwarder shares
+ * the cores), else from the lab's Node TCP workers; the result says which.
+ *
+ * Used by `bench/run.ts` (`npm run bench`) and `vectun bench`; runnable alone:
+ * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--json]`.
+ * @module
+ */
+import { execFileSync } from 'node:child_process';
+import { bridge, type BridgeHandle } from '../device/bridge.js';
+import { VectunError } from '../errors.js';
+import { checkLabPrerequisites, type Netns } from '../lab/netns.js';
+import { createTunTopology, createVethTopology, type Topology } from '../lab/topology.js';
+import { tcpTransfer } from '../lab/traffic.js';
+
+/** Options of {@link runE2eBenchmarks}. */
+export interface E2eBenchOptions {
+  /** Seconds per measured transfer; default 3. */
+  seconds?: number;
+  /** Measurements per setup (the median is reported); default 3. */
+  repeats?: number;
+  /** Traffic generator; `auto` (default) prefers iperf3. */
+  tool?: 'auto' | 'iperf3' | 'node';
+  /** IP version of the stream; default 4. */
+  family?: 4 | 6;
+  /** Called with a line of progress text per measurement. */
+  onProgress?: (line: string) => void;
+}
+
+/** The three setups measured. */
+export type E2eSetup = 'veth' | 'vectun-offload' | 'vectun-no-offload';
+
+/** Forwarder counters of one vectun setup, summed over its measurements. */
+export interface E2eForwarderStats {
+  /** Segments per read batch (GSO split output). */
+  packetsPerRead: number;
+  /** Packets per writev (GRO coalescing). */
+  packetsPerWrite: number;
+  /** Packets not accepted by the destination device. */
+  drops: number;
+  /** CPU time of this process (the forwarder) per GiB forwarded, in ms. */
+  cpuMsPerGiB: number;
+  /** Share of one core this process used while forwarding. */
+  cpuShare: number;
+}
+
+/** One setup's measurements. */
+export interface E2eBenchRun {
+  setup: E2eSetup;
+  /** Median of `samples`, Gbit/s. */
+  gbitPerSecond: number;
+  samples: number[];
+  forwarder?: E2eForwarderStats;
+}
+
+/** Result of {@link runE2eBenchmarks}. */
+export interface E2eBenchResult {
+  tool: 'iperf3' | 'node';
+  family: 4 | 6;
+  seconds: number;
+  runs: E2eBenchRun[];
+  /** vectun offload / veth (target ≥ 0.6). */
+  offloadVsVeth: number;
+  /** vectun offload / vectun no offload (target ≥ 4). */
+  offloadVsNoOffload: number;
+}
+
+const IPERF_PORT = 5201;
+
+function hasIperf3(): boolean {
+  try {
+    execFileSync('iperf3', ['--version'], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One iperf3 run from `from` to `address` in `to`; receiver-side Gbit/s. */
+async function iperf3(from: Netns, to: Netns, address: string, seconds: number): Promise<number> {
+  const server = to.spawn('iperf3', ['-s', '-1', '-B', address, '-p', String(IPERF_PORT)]);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new VectunError('ERR_LAB_TIMEOUT', 'iperf3 server did not start within 5 s')), 5000);
+      server.stdout?.on('data', (d: Buffer) => {
+        if (d.toString().includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      server.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new VectunError('ERR_LAB_COMMAND', `iperf3 server exited (${code}) before listening`));
+      });
+    });
+    const out = await from.exec('iperf3', ['-c', address, '-p', String(IPERF_PORT), '-t', String(seconds), '-J'], (seconds + 20) * 1000);
+    const report = JSON.parse(out) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+    const bps = report.end?.sum_received?.bits_per_second;
+    if (bps === undefined) throw new VectunError('ERR_LAB_TRAFFIC', `iperf3 gave no result: ${report.error ?? 'unknown'}`);
+    return bps / 1e9;
+  } finally {
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  }
+}
+
+/** One Node-worker run (sha256 verified as a side effect). */
+async function nodeTransfer(topo: Topology, address: string, seconds: number): Promise<number> {
+  const r = await tcpTransfer({
+    from: topo.a.ns,
+    to: topo.b.ns,
+    address,
+    // Bounded by time; the byte cap only guards against a runaway (100 Gbit/s).
+    bytes: Math.ceil(seconds * 12.5e9),
+    seconds,
+    timeoutMs: (seconds + 30) * 1000,
+  });
+  if (!r.intact) throw new VectunError('ERR_LAB_TRAFFIC', 'benchmark transfer arrived corrupted');
+  return r.gbitPerSecond;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * Measures the three setups and returns Gbit/s and ratios.
+ * @throws VectunError when the lab prerequisites are missing (root, `ip`,
+ *   `/dev/net/tun`), or `tool: 'iperf3'` is asked for but not installed.
+ */
+export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E2eBenchResult> {
+  checkLabPrerequisites();
+  const seconds = options.seconds ?? 3;
+  const repeats = options.repeats ?? 3;
+  const family = options.family ?? 4;
+  const want = options.tool ?? 'auto';
+  const iperf = want === 'iperf3' || (want === 'auto' && hasIperf3());
+  if (want === 'iperf3' && !hasIperf3()) {
+    throw new VectunError('ERR_LAB_PREREQUISITE', 'iperf3 is not installed (apt-get install iperf3), or use tool "node"');
+  }
+  const tool = iperf ? 'iperf3' : 'node';
+
+  const topologies: Topology[] = [];
+  const bridges: BridgeHandle[] = [];
+  try {
+    const veth = await createVethTopology();
+    topologies.push(veth);
+    const setups: Array<{ setup: E2eSetup; topo: Topology; fwd?: BridgeHandle }> = [{ setup: 'veth', topo: veth }];
+    for (const offload of [true, false]) {
+      const topo = await createTunTopology({ offload });
+      topologies.push(topo);
+      const fwd = bridge(topo.tunA, topo.tunB);
+      bridges.push(fwd);
+      setups.push({ setup: offload ? 'vectun-offload' : 'vectun-no-offload', topo, fwd });
+    }
+
+    const samples = new Map<E2eSetup, number[]>(setups.map((s) => [s.setup, []]));
+    const cpu = new Map<E2eSetup, { cpuMs: number; wallMs: number }>(setups.map((s) => [s.setup, { cpuMs: 0, wallMs: 0 }]));
+    for (let r = 0; r < repeats; r++) {
+      for (const s of setups) {
+        const address = family === 4 ? s.topo.b.v4 : s.topo.b.v6;
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        const gbps = iperf ? await iperf3(s.topo.a.ns, s.topo.b.ns, address, seconds) : await nodeTransfer(s.topo, address, seconds);
+        const c = process.cpuUsage(c0);
+        const acc = cpu.get(s.setup)!;
+        acc.cpuMs += (c.user + c.system) / 1000;
+        acc.wallMs += performance.now() - t0;
+        samples.get(s.setup)!.push(gbps);
+        options.onProgress?.(`${s.setup} run ${r + 1}/${repeats}: ${gbps.toFixed(2)} Gbit/s`);
+      }
+    }
+
+    const runs: E2eBenchRun[] = setups.map((s) => {
+      const xs = samples.get(s.setup)!;
+      const run: E2eBenchRun = { setup: s.setup, gbitPerSecond: median(xs), samples: xs };
+      if (s.fwd) {
+        const st = s.fwd.stats;
+        const bytes = st.aToB.bytes + st.bToA.bytes;
+        const acc = cpu.get(s.setup)!;
+        run.forwarder = {
+          packetsPerRead: st.aToB.packetsPerRead,
+          packetsPerWrite: st.aToB.packetsPerWrite,
+          drops: st.aToB.drops + st.bToA.drops,
+          cpuMsPerGiB: bytes > 0 ? acc.cpuMs / (bytes / 2 ** 30) : 0,
+          cpuShare: acc.wallMs > 0 ? acc.cpuMs / acc.wallMs : 0,
+        };
+      }
+      return run;
+    });
+    const g = (setup: E2eSetup): number => runs.find((x) => x.setup === setup)!.gbitPerSecond;
+    return {
+      tool,
+      family,
+      seconds,
+      runs,
+      offloadVsVeth: g('vectun-offload') / g('veth'),
+      offloadVsNoOffload: g('vectun-offload') / g('vectun-no-offload'),
+    };
+  } finally {
+    for (const b of bridges) await b.stop();
+    for (const t of topologies.reverse()) await t.remove().catch(() => undefined);
+  }
+}
+
+/** Human-readable table of a result. */
+export function formatE2eResult(r: E2eBenchResult): string {
+  const lines = [`single TCP stream, IPv${r.family}, ${r.seconds} s per run, traffic by ${r.tool}`];
+  for (const run of r.runs) {
+    let line = `  ${run.setup.padEnd(18)} ${run.gbitPerSecond.toFixed(2).padStart(7)} Gbit/s  [${run.samples.map((x) => x.toFixed(2)).join(', ')}]`;
+    const f = run.forwarder;
+    if (f) {
+      line += `  seg/read ${f.packetsPerRead.toFixed(1)}, pkts/writev ${f.packetsPerWrite.toFixed(1)}, drops ${f.drops}, forwarder ${f.cpuMsPerGiB.toFixed(0)} ms CPU/GiB (${(f.cpuShare * 100).toFixed(0)}% of a core)`;
+    }
+    lines.push(line);
+  }
+  lines.push(`  offload / veth:       ${r.offloadVsVeth.toFixed(2)} (target >= 0.60)`);
+  lines.push(`  offload / no offload: ${r.offloadVsNoOffload.toFixed(2)} (target >= 4.00)`);
+  return lines.join('\n');
+}
+
+function parseArgs(argv: string[]): E2eBenchOptions & { json: boolean } {
+  const o: E2eBenchOptions & { json: boolean } = { json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    if (a === '--json') o.json = true;
+    else if (a === '--seconds' && v !== undefined) (o.seconds = Number(v)), i++;
+    else if (a === '--repeats' && v !== undefined) (o.repeats = Number(v)), i++;
+    else if (a === '--family' && (v === '4' || v === '6')) (o.family = Number(v) as 4 | 6), i++;
+    else if (a === '--tool' && (v === 'auto' || v === 'iperf3' || v === 'node')) (o.tool = v), i++;
+    else throw new VectunError('ERR_INVALID_ARG', `unknown argument ${a}`);
+  }
+  return o;
+}
+
+if (require.main === module) {
+  const o = parseArgs(process.argv.slice(2));
+  if (!o.json) o.onProgress = (line) => process.stderr.write(line + '\n');
+  runE2eBenchmarks(o).then(
+    (r) => process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatE2eResult(r)) + '\n'),
+    (err: unknown) => {
+      process.stderr.write(`e2e bench: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
