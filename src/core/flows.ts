@@ -2,8 +2,8 @@
  * Flow table for GRO coalescing (spec VOC-6, GRO-T3, GRO-U2).
  *
  * Maps a packet's flow key to a small integer flow id without building string
- * keys: the key fields are hashed into a 32-bit number and, on a hash match,
- * compared byte by byte against the first packet seen for that flow. Open
+ * keys: the key fields are read as 32-bit words, hashed into a number and,
+ * on a hash match, compared word by word with the stored key. Open
  * addressing with linear probing; slots carry a generation stamp, so emptying
  * the table between batches (WR-2) costs one increment instead of a clear.
  *
@@ -27,35 +27,8 @@ function mix(h: number, w: number): number {
   return Math.imul(h, 0x1b873593);
 }
 
-/**
- * Hash of the flow key of `p`. `iph` is 20 (IPv4) or 40 (IPv6); `tcp` adds
- * the acknowledgment number (GRO-T2).
- */
-function flowHash(p: Uint8Array, iph: number, tcp: boolean): number {
-  let h = iph; // the version is implied by the header length of a candidate
-  if (iph === 20) {
-    h = mix(h, word(p, 12));
-    h = mix(h, word(p, 16));
-  } else {
-    for (let i = 8; i < 40; i += 4) h = mix(h, word(p, i));
-  }
-  h = mix(h, word(p, iph));
-  if (tcp) h = mix(h, word(p, iph + 8));
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h | 0;
-}
-
-function sameKey(a: Uint8Array, b: Uint8Array, iph: number, tcp: boolean): boolean {
-  if (a[0]! >> 4 !== b[0]! >> 4) return false;
-  const addrStart = iph === 20 ? 12 : 8;
-  for (let i = addrStart; i < iph; i++) if (a[i] !== b[i]) return false;
-  // Ports, then the ack number for TCP (GRO-T2; ack differs => other flow, GRO-T2/TS-25).
-  for (let i = iph; i < iph + 4; i++) if (a[i] !== b[i]) return false;
-  if (tcp) for (let i = iph + 8; i < iph + 12; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+/** Key words per flow: IPv6 addresses (8) + ports + ack. */
+const KEY_WORDS = 10;
 
 /**
  * One protocol's flows within one batch. Each flow records the id of its
@@ -72,7 +45,11 @@ export class FlowTable {
   #gen = 0;
   #mask = 0;
   #hash = new Int32Array(0);
-  #rep: Uint8Array[] = [];
+  // Key words of each flow (KEY_WORDS per flow) and how many are used; the
+  // word count also tells IPv4 from IPv6 (VOC-6: the version is in the key).
+  #keys = new Int32Array(0);
+  #keyLen = new Uint8Array(0);
+  readonly #scratch = new Int32Array(KEY_WORDS);
   #count = 0;
 
   /** @param tcp whether the key includes the TCP acknowledgment number. */
@@ -98,6 +75,8 @@ export class FlowTable {
     if (maxFlows > this.#hash.length) {
       const cap = Math.max(maxFlows, this.#hash.length * 2);
       this.#hash = new Int32Array(cap);
+      this.#keys = new Int32Array(cap * KEY_WORDS);
+      this.#keyLen = new Uint8Array(cap);
       this.newest = new Int32Array(cap);
     }
     if (++this.#gen > 0xfffffff0) {
@@ -105,14 +84,6 @@ export class FlowTable {
       this.#gen = 1;
     }
     this.#count = 0;
-    this.#rep.length = 0;
-  }
-
-  /** Drops references to the caller's packets. */
-  release(): void {
-    this.#rep.length = 0;
-    this.#count = 0;
-    this.#gen++;
   }
 
   /**
@@ -121,24 +92,45 @@ export class FlowTable {
    * created per batch.
    */
   lookup(p: Uint8Array, iph: number): number {
-    const tcp = this.#tcp;
-    const h = flowHash(p, iph, tcp);
+    // Gather the key as big-endian words, hashing as we go.
+    const kw = this.#scratch;
+    let n = 0;
+    for (let i = iph === 20 ? 12 : 8; i < iph; i += 4) kw[n++] = word(p, i);
+    kw[n++] = word(p, iph); // ports
+    if (this.#tcp) kw[n++] = word(p, iph + 8); // ack (GRO-T2; TS-25)
+    let h = n;
+    for (let k = 0; k < n; k++) h = mix(h, kw[k]!);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
     const slots = this.#slots;
     const slotGen = this.#slotGen;
     const gen = this.#gen;
     const mask = this.#mask;
+    const keys = this.#keys;
     let s = h & mask;
-    for (;;) {
+    probe: for (;;) {
       if (slotGen[s] !== gen) break;
       const id = slots[s]!;
-      if (this.#hash[id] === h && sameKey(this.#rep[id]!, p, iph, tcp)) return id;
+      if (this.#hash[id] === h && this.#keyLen[id] === n) {
+        const at = id * KEY_WORDS;
+        for (let k = 0; k < n; k++) {
+          if (keys[at + k] !== kw[k]) {
+            s = (s + 1) & mask;
+            continue probe;
+          }
+        }
+        return id;
+      }
       s = (s + 1) & mask;
     }
     const id = this.#count++;
     slots[s] = id;
     slotGen[s] = gen;
     this.#hash[id] = h;
-    this.#rep[id] = p;
+    this.#keyLen[id] = n;
+    const at = id * KEY_WORDS;
+    for (let k = 0; k < n; k++) keys[at + k] = kw[k]!;
     this.newest[id] = -1;
     return id;
   }
