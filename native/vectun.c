@@ -313,15 +313,22 @@ static napi_value nl_recv(napi_env env, napi_callback_info info) {
 
 /* ---- readiness: one uv_poll per descriptor ------------------------------ */
 
+/* Freed when both the uv handle has closed and the JS external is gone. */
 typedef struct {
   uv_poll_t handle;
   napi_env env;
   napi_ref callback;
   napi_async_context context;
   int closed;
+  int handle_closed;
+  int finalized;
 } poller_t;
 
-static void poller_freed(uv_handle_t *h) { free(h->data); }
+static void poller_freed(uv_handle_t *h) {
+  poller_t *p = h->data;
+  p->handle_closed = 1;
+  if (p->finalized) free(p);
+}
 
 static void poller_close(poller_t *p) {
   if (p->closed) return;
@@ -341,11 +348,11 @@ static void poller_fired(uv_poll_t *h, int status, int events) {
   poller_t *p = h->data;
   napi_env env = p->env;
   napi_handle_scope scope;
-  napi_value cb, recv, argv[2], resource;
+  napi_value cb, recv, argv[2];
   if (p->closed || napi_open_handle_scope(env, &scope) != napi_ok) return;
   if (napi_get_reference_value(env, p->callback, &cb) == napi_ok && cb != NULL &&
-      napi_get_undefined(env, &recv) == napi_ok && napi_create_int32(env, status, &argv[0]) == napi_ok &&
-      napi_create_int32(env, events, &argv[1]) == napi_ok && napi_create_object(env, &resource) == napi_ok) {
+      napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, status, &argv[0]) == napi_ok &&
+      napi_create_int32(env, events, &argv[1]) == napi_ok ) {
     napi_value result;
     if (napi_make_callback(env, p->context, recv, cb, 2, argv, &result) == napi_pending_exception) {
       napi_value err;
@@ -364,6 +371,8 @@ static void poller_finalize(napi_env env, void *data, void *hint) {
     napi_remove_env_cleanup_hook(env, poller_env_cleanup, p);
     poller_close(p);
   }
+  p->finalized = 1;
+  if (p->handle_closed) free(p);
 }
 
 /* pollCreate(fd, callback): an idle poller; pollSet starts it. */

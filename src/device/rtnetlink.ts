@@ -63,11 +63,6 @@ export function u32Attr(type: number, value: number): Attr {
   return { type, data };
 }
 
-function stringAttr(type: number, value: string): Attr {
-  const bytes = Buffer.from(`${value}\0`, 'utf8');
-  return { type, data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
-}
-
 /** nlmsghdr + fixed body + attributes, as one datagram. */
 export function buildMessage(type: number, flags: number, seq: number, body: Uint8Array, attrs: readonly Attr[] = []): Uint8Array {
   let len = NLMSG_HDRLEN + align4(body.length);
