@@ -1,0 +1,61 @@
+/**
+ * `vectun bench`: one-run comparison of a veth pair (the kernel's limit) with
+ * the vectun bridge with and without offload, single TCP stream (iperf3 when
+ * installed, else the built-in transfer; the output says which), plus the
+ * offload-core micro benchmarks, under a header of machine facts. The
+ * measurements themselves live in `src/bench/`; this file prints them.
+ * @module
+ */
+import * as os from 'node:os';
+import { Interrupted, raceAbort } from './abort.js';
+import { ExitCode } from './exit-codes.js';
+import { checkPrerequisites, describeMissing, ensureIpOnPath } from './prereq.js';
+import type { BenchOptions, CliIO } from './program.js';
+import { formatMachineFacts, formatThroughputTable, type MachineFacts } from './report.js';
+
+/** Facts for the header: the numbers mean little without them. */
+export function machineFacts(): MachineFacts {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+  };
+}
+
+/** Runs the benchmarks; resolves to an exit code. */
+export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
+  const missing = describeMissing(checkPrerequisites({ namespaces: true }));
+  if (missing !== undefined) {
+    io.stderr.write(missing);
+    return ExitCode.PREREQUISITES;
+  }
+  ensureIpOnPath();
+  const facts = machineFacts();
+  if (!o.json) io.stdout.write(`vectun bench\n${formatMachineFacts(facts)}\n`);
+  const log = (line: string): void => void io.stderr.write(`  ${line}\n`);
+
+  try {
+    const { runE2eBenchmarks } = await import('../bench/e2e.js');
+    const e2e = await raceAbort(runE2eBenchmarks({ seconds: o.seconds, repeats: 1, onProgress: log }), io.signal);
+    if (!o.json) {
+      io.stdout.write(
+        `single TCP stream A -> B, IPv${e2e.family}, ${e2e.seconds} s per setup, traffic by ` +
+          `${e2e.tool === 'iperf3' ? 'iperf3' : 'the built-in Node transfer (iperf3 not installed)'}\n`,
+      );
+      io.stdout.write(formatThroughputTable(e2e.runs));
+      io.stdout.write(
+        `offload / veth: ${e2e.offloadVsVeth.toFixed(2)}   offload / no offload: ${e2e.offloadVsNoOffload.toFixed(2)}\n\n`,
+      );
+    }
+    if (o.json) io.stdout.write(JSON.stringify({ machine: facts, e2e }, null, 2) + '\n');
+    return ExitCode.OK;
+  } catch (err) {
+    if (err instanceof Interrupted) {
+      io.stderr.write(`\nvectun bench: ${err.message}; namespaces and devices removed\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * `vectun bridge <ifA> <ifB>`: opens (creating, or attaching to persistent)
+ * TUN devices and forwards packets both ways until SIGINT/SIGTERM, then
+ * prints the statistics.
+ *
+ * The devices may be configured from outside while it runs: moved to another
+ * namespace, addressed, brought down and up, MTU changed. None of that
+ * invalidates the file descriptor, so forwarding simply continues; the events
+ * are logged on stderr. Only the deletion of a device ends the bridge.
+ * @module
+ */
+import { bridge, type BridgeHandle } from '../device/bridge.js';
+import type { Tun } from '../device/tun.js';
+import { VectunError } from '../errors.js';
+import { ExitCode } from './exit-codes.js';
+import { PERMISSION_FIX, checkPrerequisites, describeMissing } from './prereq.js';
+import { describeError, type BridgeOptions, type CliIO } from './program.js';
+import { bridgeStatsJson, describeOffload, formatBridgeStats, type DirectionCounters } from './report.js';
+
+/** Events worth a log line while bridging (device contract, architecture.md). */
+const LOGGED_EVENTS = ['up', 'down', 'mtu', 'moved', 'removed', 'warning'] as const;
+
+/** Runs the bridge; resolves to an exit code once stopped. */
+export async function runBridge(o: BridgeOptions, io: CliIO): Promise<number> {
+  if (o.ifA === o.ifB) {
+    io.stderr.write('vectun bridge: ifA and ifB must be two different devices\n');
+    return ExitCode.USAGE;
+  }
+  const missing = describeMissing(checkPrerequisites({ namespaces: false }));
+  if (missing !== undefined) {
+    io.stderr.write(missing);
+    return ExitCode.PREREQUISITES;
+  }
+
+  const { Tun } = await import('../device/tun.js');
+  const tuns: Tun[] = [];
+  const log = (line: string): void => void io.stderr.write(`vectun bridge: ${line}\n`);
+  try {
+    for (const name of [o.ifA, o.ifB]) {
+      try {
+        tuns.push(await Tun.open({ name, offload: o.offload, queues: o.queues }));
+      } catch (err) {
+        if (err instanceof VectunError && err.code === 'ERR_TUN_PERMISSION') {
+          log(`cannot open ${name}: ${err.message}\n  fix: ${PERMISSION_FIX}`);
+          return ExitCode.PREREQUISITES;
+        }
+        throw err;
+      }
+    }
+    const [a, b] = tuns as [Tun, Tun];
+    const offloadA = describeOffload(a.offload);
+    const offloadB = describeOffload(b.offload);
+    for (const t of tuns) {
+      for (const ev of LOGGED_EVENTS) t.on(ev, (detail: unknown) => log(`${t.name}: ${ev}${formatDetail(detail)}`));
+    }
+    // Without an 'error' listener an EventEmitter error would crash the process.
+    for (const t of tuns) t.on('error', (err: unknown) => log(`${t.name}: error: ${describeError(err)}`));
+    log(
+      `forwarding ${a.name} (offload: ${offloadA}) <-> ${b.name} (offload: ${offloadB}), ${a.queues} queue(s); ` +
+        'stop with Ctrl-C or SIGTERM',
+    );
+
+    const started = process.hrtime.bigint();
+    const { pairs, extra } = await openPorts(a, b, o);
+    tuns.push(...extra);
+    const handles = pairs.map(([pa, pb]) =>
+      bridge(pa, pb, {
+        signal: io.signal,
+        onError: (err, direction) => log(`${direction === 'aToB' ? `${pa.name} -> ${pb.name}` : `${pb.name} -> ${pa.name}`} stopped: ${describeError(err)}`),
+      }),
+    );
+    // Either a signal or a failing direction ends the run; a failure stops the other loops too.
+    await Promise.race([
+      new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true }))),
+      ...handles.map((h) => h.done.then(() => undefined)),
+    ]);
+    await Promise.all(handles.map((h) => h.stop()));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // Closing the devices settles the reads the loops still wait on.
+    for (const t of tuns.splice(0)) await t.close();
+    await Promise.all(handles.map((h) => h.done.catch(() => undefined)));
+
+    const stats = sumStats(handles);
+    const error = handles.map((h) => h.error).find((e) => e !== undefined);
+    const names = { a: o.ifA, b: o.ifB };
+    if (o.json) {
+      io.stdout.write(bridgeStatsJson(names, { a: offloadA, b: offloadB }, stats, seconds, error === undefined ? undefined : describeError(error)));
+    } else {
+      io.stdout.write(formatBridgeStats(names, stats, seconds));
+    }
+    if (error !== undefined) return ExitCode.FAILURE;
+    return ExitCode.OK;
+  } finally {
+    for (const t of tuns) await t.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The port pairs to bridge: the devices themselves, and with several queues
+ * also queue i of A with queue i of B, each adopted as its own Tun (each
+ * queue is its own fd; the kernel spreads flows over the queues, so the
+ * pairs run independently).
+ */
+async function openPorts(a: Tun, b: Tun, o: BridgeOptions): Promise<{ pairs: [Tun, Tun][]; extra: Tun[] }> {
+  const pairs: [Tun, Tun][] = [[a, b]];
+  const extra: Tun[] = [];
+  const n = Math.min(a.queues, b.queues);
+  const { Tun: TunClass } = await import('../device/tun.js');
+  for (let i = 1; i < n; i++) {
+    const qa = await TunClass.fromFd(a.queue(i).fd, { offload: o.offload });
+    extra.push(qa);
+    const qb = await TunClass.fromFd(b.queue(i).fd, { offload: o.offload });
+    extra.push(qb);
+    pairs.push([qa, qb]);
+  }
+  return { pairs, extra };
+}
+
+/** Both directions summed over every queue pair. */
+function sumStats(handles: readonly BridgeHandle[]): { aToB: DirectionCounters; bToA: DirectionCounters } {
+  const zero = (): DirectionCounters => ({ reads: 0, packets: 0, bytes: 0, written: 0, writes: 0, drops: 0 });
+  const total = { aToB: zero(), bToA: zero() };
+  for (const h of handles) {
+    for (const dir of ['aToB', 'bToA'] as const) {
+      const s = h.stats[dir];
+      const t = total[dir];
+      t.reads += s.reads;
+      t.packets += s.packets;
+      t.bytes += s.bytes;
+      t.written += s.written;
+      t.writes += s.writes;
+      t.drops += s.drops;
+    }
+  }
+  return total;
+}
+
+function formatDetail(detail: unknown): string {
+  if (detail === undefined || detail === null) return '';
+  if (typeof detail === 'object') {
+    if (detail instanceof Error) return `: ${detail.message}`;
+    try {
+      return ` ${JSON.stringify(detail)}`;
+    } catch {
+      return '';
+    }
+  }
+  return ` ${String(detail)}`;
+}
