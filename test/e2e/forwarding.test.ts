@@ -104,6 +104,7 @@ for (const offload of [true, false]) {
 
       test(`UDP over IPv${family}: ${UDP_COUNT} datagrams, each once with its exact contents (GRO-U)`, async () => {
         const t = topo!;
+        const before = snapshot(fwd!.stats.aToB);
         const r = await udpTransfer({
           from: t.a.ns,
           to: t.b.ns,
@@ -119,6 +120,15 @@ for (const offload of [true, false]) {
         assert.equal(r.received.missing, 0, 'missing datagrams');
         assert.equal(r.received.received, UDP_COUNT);
         assert.equal(r.received.bytes, UDP_COUNT * UDP_SIZE);
+        const d = delta(before, fwd!.stats.aToB);
+        assert.equal(d.drops, 0);
+        const uso = family === 4 ? t.tunB.offload.uso4 : t.tunB.offload.uso6;
+        if (offload && uso) {
+          // GRO-U: equal-sized datagrams of one flow leave as UDP_L4 super-packets (DEV-3 step 3).
+          assert.ok(d.written / d.writes > 1.5, `UDP packets per write ${(d.written / d.writes).toFixed(2)}`);
+        } else {
+          assert.equal(d.writes, d.written, 'no UDP coalescing without USO');
+        }
         assert.equal(fwd!.error, undefined);
       });
     }
