@@ -87,7 +87,8 @@ function hasIperf3(): boolean {
 
 /** One iperf3 run from `from` to `address` in `to`; receiver-side Gbit/s. */
 async function iperf3(from: Netns, to: Netns, address: string, seconds: number): Promise<number> {
-  const server = to.spawn('iperf3', ['-s', '-1', '-B', address, '-p', String(IPERF_PORT)]);
+  // --forceflush: without it the "listening" line sits in a pipe buffer.
+  const server = to.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', address, '-p', String(IPERF_PORT)]);
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new VectunError('ERR_LAB_TIMEOUT', 'iperf3 server did not start within 5 s')), 5000);
