@@ -14,8 +14,19 @@ import { CHECKSUM_WASM } from './checksum-wasm.generated.js';
 
 const WASM_PAGE = 65536;
 
-/** Sum function exported by checksum.wat: (ptr, len, initial) -> folded sum. */
-export type WasmSum = (ptr: number, len: number, initial: number) => number;
+/**
+ * CK-1 over arena bytes `[offset, offset + length)` plus `initial`: the folded,
+ * non-inverted 16-bit sum. `offset` is a byte offset into the arena (for a view
+ * `v` on the arena: `v.byteOffset + i`).
+ */
+export type WasmSum = (offset: number, length: number, initial: number) => number;
+
+/**
+ * Copies arena bytes `[src, src + length)` to `dst` and returns their CK-1 sum
+ * plus `initial` (one pass over the bytes). The ranges must not overlap unless
+ * `dst <= src`.
+ */
+export type WasmCopySum = (dst: number, src: number, length: number, initial: number) => number;
 
 let compiled: WebAssembly.Module | undefined;
 const arenaByBuffer = new WeakMap<ArrayBufferLike, Arena>();
@@ -24,8 +35,13 @@ const arenaByBuffer = new WeakMap<ArrayBufferLike, Arena>();
 export class Arena {
   /** The whole arena as bytes. Views on it (`subarray`) stay valid for its lifetime. */
   readonly bytes: Uint8Array;
-  /** @internal The SIMD sum over this arena (CK-1). */
-  readonly wasmSum: WasmSum;
+  /**
+   * The SIMD sum over this arena (CK-1) by absolute byte offset: the cheapest
+   * call for code that already knows where its packets sit (no view lookup).
+   */
+  readonly sum: WasmSum;
+  /** Fused copy + sum within this arena (used by the GSO split). */
+  readonly copySum: WasmCopySum;
 
   /** @param byteLength size in bytes, rounded up to whole 64 KiB pages. */
   constructor(byteLength: number) {
@@ -33,7 +49,8 @@ export class Arena {
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     compiled ??= new WebAssembly.Module(CHECKSUM_WASM);
     const instance = new WebAssembly.Instance(compiled, { env: { memory } });
-    this.wasmSum = instance.exports['sum'] as WasmSum;
+    this.sum = instance.exports['sum'] as WasmSum;
+    this.copySum = instance.exports['copysum'] as WasmCopySum;
     this.bytes = new Uint8Array(memory.buffer);
     arenaByBuffer.set(memory.buffer, this);
   }
@@ -42,4 +59,9 @@ export class Arena {
   static of(view: Uint8Array): Arena | undefined {
     return arenaByBuffer.get(view.buffer);
   }
+}
+
+/** @internal The arena whose memory is `buffer`, if any. */
+export function arenaOf(buffer: ArrayBufferLike): Arena | undefined {
+  return arenaByBuffer.get(buffer);
 }

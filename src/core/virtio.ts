@@ -40,11 +40,13 @@ export interface VirtioNetHeader {
 }
 
 /**
- * Decodes the header at the start of `frame` (HDR-2, HDR-6).
+ * Checks the two properties every read frame must have before its fields are
+ * used: at least 10 bytes (HDR-2) and an accepted gso_type (HDR-6).
  * @throws VectunError `ERR_VNET_HDR_SHORT` for fewer than 10 bytes,
- *   `ERR_GSO_TYPE_UNSUPPORTED` for gso types other than 0, 1, 4, 5.
+ *   `ERR_GSO_TYPE_UNSUPPORTED` for gso types other than 0, 1, 4, 5 (so also
+ *   3 = UFO and anything with the ECN bit 0x80).
  */
-export function decodeVirtioNetHeader(frame: Uint8Array): VirtioNetHeader {
+export function checkVirtioNetHeader(frame: Uint8Array): void {
   if (frame.length < VNET_HDR_LEN) {
     throw packetError('ERR_VNET_HDR_SHORT', `frame of ${frame.length} bytes is shorter than the 10-byte virtio-net header`);
   }
@@ -52,9 +54,18 @@ export function decodeVirtioNetHeader(frame: Uint8Array): VirtioNetHeader {
   if (gsoType !== GSO_NONE && gsoType !== GSO_TCPV4 && gsoType !== GSO_TCPV6 && gsoType !== GSO_UDP_L4) {
     throw packetError('ERR_GSO_TYPE_UNSUPPORTED', `unsupported gso type 0x${gsoType.toString(16)}`);
   }
+}
+
+/**
+ * Decodes the header at the start of `frame` (HDR-2, HDR-6, HDR-7). DATA_VALID
+ * is dropped: it is ignored on read (HDR-3).
+ * @throws VectunError as {@link checkVirtioNetHeader}.
+ */
+export function decodeVirtioNetHeader(frame: Uint8Array): VirtioNetHeader {
+  checkVirtioNetHeader(frame);
   return {
     needsCsum: (frame[0]! & VNET_F_NEEDS_CSUM) !== 0,
-    gsoType,
+    gsoType: frame[1]! as GsoType,
     hdrLen: frame[2]! | (frame[3]! << 8),
     gsoSize: frame[4]! | (frame[5]! << 8),
     csumStart: frame[6]! | (frame[7]! << 8),

@@ -1,0 +1,345 @@
+/**
+ * GSO split: the read side of the offload core (spec sec. 4).
+ *
+ * Implements RD-2..RD-11 with HDR-3/6/7, D-3 (gso_size 0 is an error), D-4
+ * (a computed UDP checksum of 0 is sent as 0xFFFF) and D-5 (every segment is
+ * delivered, or none when the output area is too small).
+ *
+ * Input mutation: RD-3/RD-8 describe zeroing bytes of the device's buffer
+ * `in` before the segments are built. Both functions here zero those (at
+ * most four) bytes for the duration of the call, so every later read sees the
+ * zeros exactly as the spec requires, and restore them before returning:
+ * callers never observe a mutated frame.
+ *
+ * Speed: when the frame and the output area live in the same {@link Arena},
+ * each payload is copied and summed in one WebAssembly pass (`copySum`), the
+ * device's path. Otherwise payloads are copied with `TypedArray#set` and summed
+ * where they land. No per-segment allocation other than the returned views.
+ * @module
+ */
+import { VectunError, packetError } from '../errors.js';
+import { Arena, arenaOf } from './arena.js';
+import { checksumSum, fold } from './checksum.js';
+import { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, checkVirtioNetHeader } from './virtio.js';
+
+/** Largest frame the kernel hands to one read: header + 64 KiB packet (DEV-9). */
+export const MAX_FRAME_LEN = VNET_HDR_LEN + 65535;
+
+/**
+ * Upper bound on the bytes {@link segment} allocates for one frame. A hostile
+ * header (huge csum_start, gso_size 1) could otherwise ask for a gigabyte; no
+ * kernel frame comes near it (64 KiB at gso_size 1 with 100 header bytes is
+ * 6.6 MB). Callers needing more use {@link segmentInto} with their own area.
+ */
+export const SEGMENT_OUTPUT_LIMIT = 32 * 1024 * 1024;
+
+const TCP_FIN = 0x01;
+const TCP_PSH = 0x08;
+
+/** The output bytes {@link segmentInto} needs for the last frame validated. */
+let needed = 0;
+// Validated layout of the current frame (module state, not an object per frame).
+let inLen = 0;
+let gsoType = 0;
+let csumStart = 0;
+let csumOffset = 0;
+let hdrLen = 0;
+let gsoSize = 0;
+let version = 0;
+
+/**
+ * Validates `frame` (RD-2, RD-4, RD-5, D-3) and fills the layout variables
+ * above. Checks run in the spec's order, so the first failing rule names the
+ * error. Reads `frame` only.
+ */
+function validate(frame: Uint8Array): void {
+  checkVirtioNetHeader(frame); // HDR-2, HDR-6
+  inLen = frame.length - VNET_HDR_LEN;
+  gsoType = frame[1]!;
+  // HDR-2: 16-bit fields little-endian (host order on supported hosts).
+  csumStart = frame[6]! | (frame[7]! << 8);
+  csumOffset = frame[8]! | (frame[9]! << 8);
+  gsoSize = frame[4]! | (frame[5]! << 8);
+  const needsCsum = (frame[0]! & VNET_F_NEEDS_CSUM) !== 0;
+
+  if (gsoType === GSO_NONE) {
+    // RD-4: only the checksum field position is checked, and only if used.
+    if (needsCsum && csumStart + csumOffset + 1 >= inLen) {
+      throw packetError('ERR_CSUM_OFFSET', `checksum field at ${csumStart}+${csumOffset} lies beyond the ${inLen}-byte packet`);
+    }
+    needed = inLen;
+    return;
+  }
+
+  // RD-5.1
+  if (inLen === 0) throw packetError('ERR_PACKET_EMPTY', 'GSO frame carries no packet');
+  // RD-5.2
+  version = frame[VNET_HDR_LEN]! >> 4;
+  if (version === 4) {
+    if (gsoType !== GSO_TCPV4 && gsoType !== GSO_UDP_L4) {
+      throw packetError('ERR_IP_VERSION_MISMATCH', `IPv4 packet announced with gso type ${gsoType}`);
+    }
+    if (inLen < 20) throw packetError('ERR_PACKET_TOO_SHORT', `IPv4 GSO packet of ${inLen} bytes`);
+  } else if (version === 6) {
+    if (gsoType !== GSO_TCPV6 && gsoType !== GSO_UDP_L4) {
+      throw packetError('ERR_IP_VERSION_MISMATCH', `IPv6 packet announced with gso type ${gsoType}`);
+    }
+    if (inLen < 40) throw packetError('ERR_PACKET_TOO_SHORT', `IPv6 GSO packet of ${inLen} bytes`);
+  } else {
+    throw packetError('ERR_IP_VERSION_MISMATCH', `IP version ${version} in a GSO frame`);
+  }
+  // RD-5.3: hdr_len from the kernel is never trusted for GSO types (HDR-3).
+  if (gsoType === GSO_UDP_L4) {
+    hdrLen = csumStart + 8;
+  } else {
+    if (inLen <= csumStart + 12) {
+      throw packetError('ERR_PACKET_TOO_SHORT', `packet of ${inLen} bytes ends before the TCP data offset at ${csumStart + 12}`);
+    }
+    const thLen = (frame[VNET_HDR_LEN + csumStart + 12]! >> 4) * 4;
+    if (thLen < 20 || thLen > 60) throw packetError('ERR_TCP_HDR_LEN', `invalid TCP header length ${thLen}`);
+    hdrLen = csumStart + thLen;
+  }
+  // RD-5.4, RD-5.5
+  if (inLen < hdrLen) throw packetError('ERR_HDR_LEN', `packet of ${inLen} bytes is shorter than its ${hdrLen} header bytes`);
+  if (hdrLen < csumStart) throw packetError('ERR_HDR_LEN', `header length ${hdrLen} below csum_start ${csumStart}`);
+  // RD-5.6
+  if (csumStart + csumOffset + 1 >= inLen) {
+    throw packetError('ERR_CSUM_OFFSET', `checksum field at ${csumStart}+${csumOffset} lies beyond the ${inLen}-byte packet`);
+  }
+  // RD-5.7, D-3 (the reference loops forever-ish here, PIT-8)
+  if (gsoSize === 0) throw packetError('ERR_GSO_SIZE_ZERO', 'gso_size must be > 0');
+
+  const payload = inLen - hdrLen;
+  needed = Math.ceil(payload / gsoSize) * hdrLen + payload;
+}
+
+/**
+ * Splits one frame read from a TUN device with virtio-net headers into plain
+ * IP packets, writing them contiguously into `out` from `out[0]` and pushing
+ * one view per packet onto `packets` (D-5: all of them). `frame` is left
+ * unchanged (see the module note). Same-arena `frame` and `out` take the
+ * fused copy+checksum path; they must not overlap.
+ *
+ * A GSO frame with an empty payload yields no packet (RD-9); a bare 10-byte
+ * NONE frame yields one empty packet (RD-6).
+ * @returns bytes of `out` used.
+ * @throws VectunError with the D-10 code of the first failing check, or
+ *   `ERR_OUTPUT_TOO_SMALL` when `out` cannot hold every segment (nothing is
+ *   pushed then), or `ERR_INVALID_ARG` when `frame` and `out` overlap.
+ */
+export function segmentInto(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[]): number {
+  validate(frame);
+  if (needed > out.length) {
+    throw packetError('ERR_OUTPUT_TOO_SMALL', `frame needs ${needed} output bytes, ${out.length} available`);
+  }
+  const sameBuffer = frame.buffer === out.buffer;
+  if (sameBuffer) {
+    const f = frame.byteOffset;
+    const o = out.byteOffset;
+    if (f < o + needed && o < f + frame.length) {
+      throw new VectunError('ERR_INVALID_ARG', 'segmentInto: output area overlaps the frame');
+    }
+  }
+  if (gsoType === GSO_NONE) return single(frame, out, packets);
+  const arena = sameBuffer ? arenaOf(out.buffer) : undefined;
+  return split(frame, out, packets, arena);
+}
+
+/**
+ * Splits one frame into plain IP packets (issue #3 signature). The packets
+ * are views on one freshly allocated buffer owned by the caller; `frame` is
+ * not modified.
+ * @throws VectunError as {@link segmentInto}; `ERR_OUTPUT_TOO_SMALL` only if
+ *   the segments would exceed {@link SEGMENT_OUTPUT_LIMIT} bytes.
+ */
+export function segment(frame: Uint8Array): Uint8Array[] {
+  validate(frame);
+  const packets: Uint8Array[] = [];
+  if (needed > SEGMENT_OUTPUT_LIMIT) {
+    throw packetError('ERR_OUTPUT_TOO_SMALL', `frame needs ${needed} output bytes, more than segment() allocates (${SEGMENT_OUTPUT_LIMIT}); use segmentInto`);
+  }
+  const s = scratchArena();
+  if (gsoType === GSO_NONE || frame.length > MAX_FRAME_LEN || needed > s.bytes.length - SCRATCH_OUT) {
+    // Nothing to gain from the scratch arena: build in place in fresh memory.
+    const out = new Uint8Array(needed);
+    if (gsoType === GSO_NONE) single(frame, out, packets);
+    else split(frame, out, packets, undefined);
+    return packets;
+  }
+  // Copy the frame into the scratch arena and split it there with the fused
+  // loop, then hand out one exact copy: two passes instead of three.
+  const bytes = s.bytes;
+  bytes.set(frame);
+  const scratchOut = bytes.subarray(SCRATCH_OUT, SCRATCH_OUT + needed);
+  split(bytes.subarray(0, frame.length), scratchOut, packets, s);
+  const result = scratchOut.slice();
+  const base = scratchOut.byteOffset;
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i]!;
+    const at = p.byteOffset - base;
+    packets[i] = result.subarray(at, at + p.length);
+  }
+  return packets;
+}
+
+// segment()'s scratch arena: one maximal frame, then output space.
+const SCRATCH_OUT = 65600;
+const SCRATCH_BYTES = 1 << 20;
+let scratch: Arena | undefined;
+function scratchArena(): Arena {
+  return (scratch ??= new Arena(SCRATCH_BYTES));
+}
+
+/** RD-6/RD-7: gso_type NONE, one packet, checksum completed if NEEDS_CSUM. */
+function single(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[]): number {
+  const n = inLen;
+  out.set(frame.subarray(VNET_HDR_LEN), 0);
+  if ((frame[0]! & VNET_F_NEEDS_CSUM) !== 0) {
+    // RD-7 on the copy, which holds the same bytes as `in` would: the field
+    // holds the kernel's pseudo-header sum; zero it, sum csumStart..end of
+    // frame, store the complement as is (D-4 does not apply here).
+    const at = csumStart + csumOffset;
+    const initial = (out[at]! << 8) | out[at + 1]!;
+    out[at] = 0;
+    out[at + 1] = 0;
+    const c = ~checksumSum(out, csumStart, n, initial) & 0xffff;
+    out[at] = c >> 8;
+    out[at + 1] = c & 0xff;
+  }
+  packets.push(out.subarray(0, n));
+  return n;
+}
+
+/**
+ * RD-8/RD-9: the segmentation loop. `arena` is set when frame and out share
+ * it (fused copy+sum with absolute offsets).
+ */
+function split(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], arena: Arena | undefined): number {
+  const I = VNET_HDR_LEN; // `in` starts here within frame
+  const iphLen = csumStart; // RD-8
+  const fieldAt = I + csumStart + csumOffset;
+  const isV4 = version === 4;
+  const isUdp = gsoType === GSO_UDP_L4;
+  const proto = isUdp ? 17 : 6;
+  const thLen = hdrLen - csumStart;
+
+  // RD-8: zero the IPv4 header checksum and the transport checksum field in
+  // `in`, remembering the bytes to restore them afterwards (reverse order,
+  // in case the two ranges overlap in a malformed frame).
+  const v4a = frame[I + 10]!;
+  const v4b = frame[I + 11]!;
+  if (isV4) {
+    frame[I + 10] = 0;
+    frame[I + 11] = 0;
+  }
+  const fa = frame[fieldAt]!;
+  const fb = frame[fieldAt + 1]!;
+  frame[fieldAt] = 0;
+  frame[fieldAt + 1] = 0;
+  try {
+    // Values read once from the zeroed `in` (RD-8).
+    let addrSum = 0;
+    if (isV4) {
+      for (let k = I + 12; k < I + 20; k += 2) addrSum += (frame[k]! << 8) | frame[k + 1]!;
+    } else {
+      for (let k = I + 8; k < I + 40; k += 2) addrSum += (frame[k]! << 8) | frame[k + 1]!;
+    }
+    addrSum += proto;
+    const origId = (frame[I + 4]! << 8) | frame[I + 5]!;
+    const firstSeq = isUdp
+      ? 0
+      : ((frame[I + csumStart + 4]! << 24) | (frame[I + csumStart + 5]! << 16) | (frame[I + csumStart + 6]! << 8) | frame[I + csumStart + 7]!) >>> 0;
+
+    const fused = arena !== undefined;
+    // Unfused: sum the payload where WebAssembly can read it in place (the
+    // copy holds the same bytes), preferring the output.
+    const sumInFrame = arenaOf(out.buffer) === undefined && arenaOf(frame.buffer) !== undefined;
+    const frameAbs = frame.byteOffset;
+    const outAbs = out.byteOffset;
+    let o = 0; // start of the current segment in out
+    let i = 0;
+    for (let segStart = hdrLen; segStart < inLen; segStart += gsoSize, i++) {
+      const segEnd = segStart + gsoSize < inLen ? segStart + gsoSize : inLen;
+      const segLen = segEnd - segStart;
+      const total = hdrLen + segLen;
+      const limit = o + total; // writes at or past this are not part of the segment
+
+      // 1. IP header copy.
+      for (let k = 0; k < iphLen; k++) out[o + k] = frame[I + k]!;
+      // 2. IP fields.
+      if (isV4) {
+        if (i > 0) {
+          const id = (origId + i) & 0xffff;
+          out[o + 4] = id >> 8;
+          out[o + 5] = id & 0xff;
+        }
+        out[o + 2] = (total >> 8) & 0xff;
+        out[o + 3] = total & 0xff;
+        // CK-5: zero bytes 10..11, sum the iphLen header bytes, store.
+        if (o + 10 < limit) out[o + 10] = 0;
+        if (o + 11 < limit) out[o + 11] = 0;
+        const h = ~ipHeaderSum(out, o, iphLen) & 0xffff;
+        if (o + 10 < limit) out[o + 10] = h >> 8;
+        if (o + 11 < limit) out[o + 11] = h & 0xff;
+      } else {
+        const pl = total - iphLen;
+        out[o + 4] = (pl >> 8) & 0xff;
+        out[o + 5] = pl & 0xff;
+      }
+      // 3. Transport header copy, then its per-segment fields.
+      const th = o + csumStart;
+      for (let k = 0; k < thLen; k++) out[th + k] = frame[I + csumStart + k]!;
+      if (isUdp) {
+        const ulen = segLen + thLen; // RD-9: segLen + 8
+        out[th + 4] = (ulen >> 8) & 0xff;
+        out[th + 5] = ulen & 0xff;
+      } else {
+        const seq = (firstSeq + i * gsoSize) >>> 0; // mod 2^32 (PIT-11)
+        out[th + 4] = seq >>> 24;
+        out[th + 5] = (seq >> 16) & 0xff;
+        out[th + 6] = (seq >> 8) & 0xff;
+        out[th + 7] = seq & 0xff;
+        if (segEnd !== inLen) out[th + 13] = out[th + 13]! & ~(TCP_FIN | TCP_PSH);
+      }
+      // 4.+5. Payload copy and the full transport checksum over the segment
+      // as built, field included as copied (RD-9); pseudo-header length is a
+      // 16-bit word (CK-2).
+      let s = fold(addrSum + ((thLen + segLen) & 0xffff));
+      for (let k = th; k < th + thLen; k += 2) s += (out[k]! << 8) | out[k + 1]!;
+      s = fold(s);
+      // thLen is even (8, or a multiple of 4), so the payload's words line up
+      // with the transport header's and its sum can be added on.
+      if (fused) {
+        s = arena.copySum(outAbs + o + hdrLen, frameAbs + I + segStart, segLen, s);
+      } else {
+        out.set(frame.subarray(I + segStart, I + segEnd), o + hdrLen);
+        s = sumInFrame ? checksumSum(frame, I + segStart, I + segEnd, s) : checksumSum(out, o + hdrLen, limit, s);
+      }
+      let c = ~s & 0xffff;
+      if (isUdp && c === 0) c = 0xffff; // D-4
+      const at = th + csumOffset;
+      if (at < limit) out[at] = c >> 8;
+      if (at + 1 < limit) out[at + 1] = c & 0xff;
+
+      packets.push(out.subarray(o, limit));
+      o = limit;
+    }
+    return o;
+  } finally {
+    frame[fieldAt] = fa;
+    frame[fieldAt + 1] = fb;
+    frame[I + 10] = v4a;
+    frame[I + 11] = v4b;
+  }
+}
+
+/** CK-1 over out[o, o+n) for an IP header; JavaScript for the usual 20..60 bytes. */
+function ipHeaderSum(out: Uint8Array, o: number, n: number): number {
+  if (n > 64) return checksumSum(out, o, o + n, 0);
+  let s = 0;
+  const last = o + n - 1;
+  let k = o;
+  for (; k < last; k += 2) s += (out[k]! << 8) | out[k + 1]!;
+  if (k < o + n) s += out[k]! << 8;
+  return fold(s);
+}
