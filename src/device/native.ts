@@ -45,8 +45,9 @@ export interface NativeBinding {
   readBatch(fd: number, arena: Uint8Array, slotSize: number, maxFrames: number, lengths: Int32Array): number;
   /**
    * One writev per list from `lists[start]` (EINTR retried). `results[i]` =
-   * bytes or -errno. Stops at EAGAIN/EBADFD and returns that list's index;
-   * returns `lists.length` when every list was tried.
+   * bytes or -errno. Stops at EAGAIN/EBADFD (or EINTR, which the addon
+   * retries itself) and returns that list's index; returns `lists.length`
+   * when every list was tried.
    */
   writeLists(fd: number, lists: readonly (readonly Uint8Array[])[], start: number, results: Int32Array): number;
   /** Non-blocking NETLINK_ROUTE socket bound to multicast `groups`. */

@@ -19,7 +19,7 @@ import { segmentInto } from '../core/gso.js';
 import { Coalescer } from '../core/gro.js';
 import { GSO_NONE, GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
 import {
-  EAGAIN, EBADFD, EINVAL, ENOENT, ENODEV, POLL_READABLE, POLL_WRITABLE,
+  EAGAIN, EBADFD, EINTR, EINVAL, ENOENT, ENODEV, POLL_READABLE, POLL_WRITABLE,
   loadBinding, syscallError, type NativeBinding, type PollHandle,
 } from './native.js';
 import {
@@ -45,6 +45,8 @@ export const DEFAULT_BATCH = 128;
 /** Smallest split-output area, so one frame with a small gso_size still fits (D-5). */
 const MIN_OUTPUT = 4 << 20;
 const IFNAMSIZ = 16;
+/** Consecutive EINTRs after which a write gives up (a signal storm, not progress). */
+const MAX_EINTR = 1000;
 const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
 
 /** What the kernel accepted at open (`TUNSETIFF`, `TUNSETOFFLOAD`); the single source of truth. */
@@ -585,7 +587,8 @@ export class Tun extends EventEmitter {
     const stats = s.stats;
     const arena = (s.readArena ??= new Arena(s.batchSize * READ_SLOT)).bytes;
     if (s.frameNext >= s.frameCount) {
-      const n = s.binding.readBatch(s.fd, arena, READ_SLOT, s.batchSize, s.lengths);
+      let n = s.binding.readBatch(s.fd, arena, READ_SLOT, s.batchSize, s.lengths);
+      for (let k = 0; n === -EINTR && k < MAX_EINTR; k++) n = s.binding.readBatch(s.fd, arena, READ_SLOT, s.batchSize, s.lengths);
       if (n === -EAGAIN) return EAGAIN;
       if (n < 0) return syscallError(n, 'read', s.name);
       s.frameNext = 0;
@@ -713,6 +716,7 @@ export class Tun extends EventEmitter {
     };
     const vnet = s.offload.vnetHdr;
     let start = 0;
+    let interrupts = 0;
     while (start < lists.length) {
       if (s.closed) throw closedError('write');
       if (s.removed !== undefined) throw s.removed;
@@ -750,6 +754,12 @@ export class Tun extends EventEmitter {
       if (r === -EBADFD) {
         this.#markRemoved(syscallError(r, 'writev', s.name));
         throw s.removed!;
+      }
+      if (r === -EINTR) {
+        // SG-4: retry at once (the addon already does; a binding may not).
+        if (++interrupts > MAX_EINTR) throw syscallError(r, 'writev', s.name);
+        start = stop;
+        continue;
       }
       // EAGAIN (SG-4): wait until writable, then the same list again.
       s.stats.writeWaits++;
