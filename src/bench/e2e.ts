@@ -12,10 +12,11 @@
  * the cores), else from the lab's Node TCP workers; the result says which.
  *
  * Used by `bench/run.ts` (`npm run bench`) and `vectun bench`; runnable alone:
- * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--json]`.
+ * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--json]`.
  * @module
  */
 import { execFileSync } from 'node:child_process';
+import { Session } from 'node:inspector';
 import { bridge, type BridgeHandle } from '../device/bridge.js';
 import { VectunError } from '../errors.js';
 import { checkLabPrerequisites, type Netns } from '../lab/netns.js';
@@ -34,6 +35,23 @@ export interface E2eBenchOptions {
   family?: 4 | 6;
   /** Called with a line of progress text per measurement. */
   onProgress?: (line: string) => void;
+  /** Stops between measurements (namespaces and devices are still removed); rejects with the abort reason. */
+  signal?: AbortSignal;
+  /**
+   * Samples this process's CPU (node:inspector) during the offload runs and
+   * reports where the forwarder's time goes. Costs a few percent throughput.
+   */
+  profile?: boolean;
+}
+
+/** Share of the forwarder's busy CPU samples per stage of the data path. */
+export interface E2eProfile {
+  /** Busy samples in ms (idle excluded). */
+  busyMs: number;
+  /** Fraction of busy time per stage: syscalls (addon), segment, coalesce, wasm (checksum/copy), gc, bridge (loop and device glue), other. */
+  stages: Record<string, number>;
+  /** The heaviest functions by self time: `name file:line` and fraction of busy time. */
+  top: Array<{ fn: string; share: number }>;
 }
 
 /** The three setups measured. */
@@ -72,6 +90,8 @@ export interface E2eBenchResult {
   offloadVsVeth: number;
   /** vectun offload / vectun no offload (target ≥ 4). */
   offloadVsNoOffload: number;
+  /** With `profile`: where the forwarder spent its CPU during the offload runs. */
+  profile?: E2eProfile;
 }
 
 const IPERF_PORT = 5201;
@@ -128,6 +148,77 @@ async function nodeTransfer(topo: Topology, address: string, seconds: number): P
   return r.gbitPerSecond;
 }
 
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Sampling CPU profiler over this process; `stop()` returns the merged profile so far. */
+class Profiler {
+  readonly #session = new Session();
+  #profiles: CpuProfile[] = [];
+  constructor() {
+    this.#session.connect();
+  }
+  #post(method: string, params?: object): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.#session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  }
+  async start(): Promise<void> {
+    await this.#post('Profiler.enable');
+    await this.#post('Profiler.setSamplingInterval', { interval: 200 });
+    await this.#post('Profiler.start');
+  }
+  async stop(): Promise<void> {
+    const r = (await this.#post('Profiler.stop')) as { profile: CpuProfile };
+    this.#profiles.push(r.profile);
+  }
+  summary(): E2eProfile {
+    const self = new Map<string, number>();
+    for (const p of this.#profiles) {
+      const byId = new Map(p.nodes.map((n) => [n.id, n]));
+      p.samples.forEach((id, i) => {
+        const f = byId.get(id)!.callFrame;
+        const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/dist\//, '')}:${f.lineNumber + 1}`;
+        self.set(key, (self.get(key) ?? 0) + (p.timeDeltas[i] ?? 0));
+      });
+    }
+    this.#session.disconnect();
+    let busy = 0;
+    const stages: Record<string, number> = {};
+    for (const [key, us] of self) {
+      const stage = stageOf(key);
+      if (stage === 'idle') continue;
+      busy += us;
+      stages[stage] = (stages[stage] ?? 0) + us;
+    }
+    for (const k of Object.keys(stages)) stages[k] = stages[k]! / busy;
+    const top = [...self]
+      .filter(([key]) => stageOf(key) !== 'idle')
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12)
+      .map(([fn, us]) => ({ fn, share: us / busy }));
+    return { busyMs: busy / 1000, stages, top };
+  }
+}
+
+/** The data-path stage a profile frame belongs to (by function and file). */
+function stageOf(key: string): string {
+  if (key.startsWith('(idle)') || key.startsWith('(program)')) return 'idle';
+  if (key.startsWith('(garbage collector)')) return 'gc';
+  if (key.includes('wasm')) return 'wasm';
+  // Addon functions have no script URL; the inspector may name them all after one
+  // export, so they are counted together (read and writev syscalls, mostly).
+  if (key.endsWith(' :0') && !key.startsWith('(')) return 'syscalls';
+  if (key.startsWith('#readBatch') || key.startsWith('#writeLists')) return 'syscalls';
+  if (key.includes('core/gso')) return 'segment';
+  if (key.includes('core/gro') || key.includes('core/flows') || key.includes('core/checksum')) return 'coalesce';
+  if (key.includes('device/bridge') || key.includes('device/tun')) return 'bridge';
+  return 'other';
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -165,15 +256,20 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
       setups.push({ setup: offload ? 'vectun-offload' : 'vectun-no-offload', topo, fwd });
     }
 
+    const profiler = options.profile === true ? new Profiler() : undefined;
     const samples = new Map<E2eSetup, number[]>(setups.map((s) => [s.setup, []]));
     const cpu = new Map<E2eSetup, { cpuMs: number; wallMs: number }>(setups.map((s) => [s.setup, { cpuMs: 0, wallMs: 0 }]));
     for (let r = 0; r < repeats; r++) {
       for (const s of setups) {
+        options.signal?.throwIfAborted();
         const address = family === 4 ? s.topo.b.v4 : s.topo.b.v6;
+        const profiling = profiler !== undefined && s.setup === 'vectun-offload';
+        if (profiling) await profiler.start();
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         const gbps = iperf ? await iperf3(s.topo.a.ns, s.topo.b.ns, address, seconds) : await nodeTransfer(s.topo, address, seconds);
         const c = process.cpuUsage(c0);
+        if (profiling) await profiler.stop();
         const acc = cpu.get(s.setup)!;
         acc.cpuMs += (c.user + c.system) / 1000;
         acc.wallMs += performance.now() - t0;
@@ -200,7 +296,7 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
       return run;
     });
     const g = (setup: E2eSetup): number => runs.find((x) => x.setup === setup)!.gbitPerSecond;
-    return {
+    const result: E2eBenchResult = {
       tool,
       family,
       seconds,
@@ -208,6 +304,8 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
       offloadVsVeth: g('vectun-offload') / g('veth'),
       offloadVsNoOffload: g('vectun-offload') / g('vectun-no-offload'),
     };
+    if (profiler) result.profile = profiler.summary();
+    return result;
   } finally {
     for (const b of bridges) await b.stop();
     for (const t of topologies.reverse()) await t.remove().catch(() => undefined);
@@ -227,6 +325,12 @@ export function formatE2eResult(r: E2eBenchResult): string {
   }
   lines.push(`  offload / veth:       ${r.offloadVsVeth.toFixed(2)} (target >= 0.60)`);
   lines.push(`  offload / no offload: ${r.offloadVsNoOffload.toFixed(2)} (target >= 4.00)`);
+  if (r.profile) {
+    const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+    const stages = Object.entries(r.profile.stages).sort((a, b) => b[1] - a[1]);
+    lines.push(`  forwarder CPU during the offload runs (${r.profile.busyMs.toFixed(0)} ms busy): ${stages.map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
+    for (const t of r.profile.top) lines.push(`    ${pct(t.share).padStart(6)}  ${t.fn}`);
+  }
   return lines.join('\n');
 }
 
@@ -236,6 +340,7 @@ function parseArgs(argv: string[]): E2eBenchOptions & { json: boolean } {
     const a = argv[i];
     const v = argv[i + 1];
     if (a === '--json') o.json = true;
+    else if (a === '--profile') o.profile = true;
     else if (a === '--seconds' && v !== undefined) (o.seconds = Number(v)), i++;
     else if (a === '--repeats' && v !== undefined) (o.repeats = Number(v)), i++;
     else if (a === '--family' && (v === '4' || v === '6')) (o.family = Number(v) as 4 | 6), i++;
