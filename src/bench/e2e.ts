@@ -307,8 +307,10 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
     if (profiler) result.profile = profiler.summary();
     return result;
   } finally {
-    for (const b of bridges) await b.stop();
+    // Stop before removing (so closes are not errors), wait after: closing settles pending I/O.
+    const stopping = bridges.map((b) => b.stop());
     for (const t of topologies.reverse()) await t.remove().catch(() => undefined);
+    await Promise.all(stopping);
   }
 }
 

@@ -57,8 +57,11 @@ for (const offload of [true, false]) {
     });
 
     after(async () => {
-      await fwd?.stop();
-      await topo?.remove(); // closes both TUNs, which settles the bridge's pending reads
+      // stop() first so the closes below are not reported as errors; not awaited before
+      // remove(): closing the TUNs settles any read or write the bridge still has pending.
+      const stopping = fwd?.stop();
+      await topo?.remove();
+      await stopping;
       await fwd?.done;
     });
 
