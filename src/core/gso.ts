@@ -172,12 +172,11 @@ export function segment(frame: Uint8Array): Uint8Array[] {
   bytes.set(frame);
   const scratchOut = bytes.subarray(SCRATCH_OUT, SCRATCH_OUT + needed);
   split(bytes.subarray(0, frame.length), scratchOut, packets, s);
-  const result = scratchOut.slice();
+  const result = scratchOut.slice().buffer;
   const base = scratchOut.byteOffset;
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!;
-    const at = p.byteOffset - base;
-    packets[i] = result.subarray(at, at + p.length);
+    packets[i] = new Uint8Array(result, p.byteOffset - base, p.length);
   }
   return packets;
 }
@@ -216,12 +215,9 @@ function single(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[]): numb
  */
 function split(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], arena: Arena | undefined): number {
   const I = VNET_HDR_LEN; // `in` starts here within frame
-  const iphLen = csumStart; // RD-8
   const fieldAt = I + csumStart + csumOffset;
   const isV4 = version === 4;
   const isUdp = gsoType === GSO_UDP_L4;
-  const proto = isUdp ? 17 : 6;
-  const thLen = hdrLen - csumStart;
 
   // RD-8: zero the IPv4 header checksum and the transport checksum field in
   // `in`, remembering the bytes to restore them afterwards (reverse order,
@@ -237,94 +233,13 @@ function split(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], arena:
   frame[fieldAt] = 0;
   frame[fieldAt + 1] = 0;
   try {
-    // Values read once from the zeroed `in` (RD-8).
-    let addrSum = 0;
-    if (isV4) {
-      for (let k = I + 12; k < I + 20; k += 2) addrSum += (frame[k]! << 8) | frame[k + 1]!;
-    } else {
-      for (let k = I + 8; k < I + 40; k += 2) addrSum += (frame[k]! << 8) | frame[k + 1]!;
-    }
-    addrSum += proto;
-    const origId = (frame[I + 4]! << 8) | frame[I + 5]!;
-    const firstSeq = isUdp
-      ? 0
-      : ((frame[I + csumStart + 4]! << 24) | (frame[I + csumStart + 5]! << 16) | (frame[I + csumStart + 6]! << 8) | frame[I + csumStart + 7]!) >>> 0;
-
-    const fused = arena !== undefined;
-    // Unfused: sum the payload where WebAssembly can read it in place (the
-    // copy holds the same bytes), preferring the output.
-    const sumInFrame = arenaOf(out.buffer) === undefined && arenaOf(frame.buffer) !== undefined;
-    const frameAbs = frame.byteOffset;
-    const outAbs = out.byteOffset;
-    let o = 0; // start of the current segment in out
-    let i = 0;
-    for (let segStart = hdrLen; segStart < inLen; segStart += gsoSize, i++) {
-      const segEnd = segStart + gsoSize < inLen ? segStart + gsoSize : inLen;
-      const segLen = segEnd - segStart;
-      const total = hdrLen + segLen;
-      const limit = o + total; // writes at or past this are not part of the segment
-
-      // 1. IP header copy.
-      for (let k = 0; k < iphLen; k++) out[o + k] = frame[I + k]!;
-      // 2. IP fields.
-      if (isV4) {
-        if (i > 0) {
-          const id = (origId + i) & 0xffff;
-          out[o + 4] = id >> 8;
-          out[o + 5] = id & 0xff;
-        }
-        out[o + 2] = (total >> 8) & 0xff;
-        out[o + 3] = total & 0xff;
-        // CK-5: zero bytes 10..11, sum the iphLen header bytes, store.
-        if (o + 10 < limit) out[o + 10] = 0;
-        if (o + 11 < limit) out[o + 11] = 0;
-        const h = ~ipHeaderSum(out, o, iphLen) & 0xffff;
-        if (o + 10 < limit) out[o + 10] = h >> 8;
-        if (o + 11 < limit) out[o + 11] = h & 0xff;
-      } else {
-        const pl = total - iphLen;
-        out[o + 4] = (pl >> 8) & 0xff;
-        out[o + 5] = pl & 0xff;
-      }
-      // 3. Transport header copy, then its per-segment fields.
-      const th = o + csumStart;
-      for (let k = 0; k < thLen; k++) out[th + k] = frame[I + csumStart + k]!;
-      if (isUdp) {
-        const ulen = segLen + thLen; // RD-9: segLen + 8
-        out[th + 4] = (ulen >> 8) & 0xff;
-        out[th + 5] = ulen & 0xff;
-      } else {
-        const seq = (firstSeq + i * gsoSize) >>> 0; // mod 2^32 (PIT-11)
-        out[th + 4] = seq >>> 24;
-        out[th + 5] = (seq >> 16) & 0xff;
-        out[th + 6] = (seq >> 8) & 0xff;
-        out[th + 7] = seq & 0xff;
-        if (segEnd !== inLen) out[th + 13] = out[th + 13]! & ~(TCP_FIN | TCP_PSH);
-      }
-      // 4.+5. Payload copy and the full transport checksum over the segment
-      // as built, field included as copied (RD-9); pseudo-header length is a
-      // 16-bit word (CK-2).
-      let s = fold(addrSum + ((thLen + segLen) & 0xffff));
-      for (let k = th; k < th + thLen; k += 2) s += (out[k]! << 8) | out[k + 1]!;
-      s = fold(s);
-      // thLen is even (8, or a multiple of 4), so the payload's words line up
-      // with the transport header's and its sum can be added on.
-      if (fused) {
-        s = arena.copySum(outAbs + o + hdrLen, frameAbs + I + segStart, segLen, s);
-      } else {
-        out.set(frame.subarray(I + segStart, I + segEnd), o + hdrLen);
-        s = sumInFrame ? checksumSum(frame, I + segStart, I + segEnd, s) : checksumSum(out, o + hdrLen, limit, s);
-      }
-      let c = ~s & 0xffff;
-      if (isUdp && c === 0) c = 0xffff; // D-4
-      const at = th + csumOffset;
-      if (at < limit) out[at] = c >> 8;
-      if (at + 1 < limit) out[at + 1] = c & 0xff;
-
-      packets.push(out.subarray(o, limit));
-      o = limit;
-    }
-    return o;
+    // Well-formed layouts (the kernel's) take the fast path: the IP fields
+    // RD-9 rewrites lie inside the IP header and the checksum field at its
+    // usual place inside the transport header, so no step of RD-9 overwrites
+    // another's bytes and the headers can be built from one template with
+    // incrementally updated sums. Anything else runs the literal loop.
+    const fast = (isV4 ? csumStart >= 20 : csumStart >= 40) && csumOffset === (isUdp ? 6 : 16);
+    return fast ? splitFast(frame, out, packets, arena) : splitLiteral(frame, out, packets, arena);
   } finally {
     frame[fieldAt] = fa;
     frame[fieldAt + 1] = fb;
@@ -333,13 +248,224 @@ function split(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], arena:
   }
 }
 
+/** Pseudo-header address words + protocol (CK-2 without the length), from the zeroed `in`. */
+function addressSum(frame: Uint8Array, isV4: boolean, proto: number): number {
+  const I = VNET_HDR_LEN;
+  let s = proto;
+  if (isV4) for (let k = I + 12; k < I + 20; k += 2) s += (frame[k]! << 8) | frame[k + 1]!;
+  else for (let k = I + 8; k < I + 40; k += 2) s += (frame[k]! << 8) | frame[k + 1]!;
+  return s;
+}
+
+/** CK-1 of b[start, end) in JavaScript, not folded (headers: a few dozen bytes). */
+function sumWords(b: Uint8Array, start: number, end: number): number {
+  let s = 0;
+  let k = start;
+  for (; k + 1 < end; k += 2) s += (b[k]! << 8) | b[k + 1]!;
+  if (k < end) s += b[k]! << 8;
+  return s;
+}
+
+// Header template of the fast path, reused while hdrLen stays the same.
+let template = new Uint8Array(0);
+
+/** RD-9 for well-formed layouts (see `split`); same bytes as the literal loop. */
+function splitFast(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], arena: Arena | undefined): number {
+  const I = VNET_HDR_LEN;
+  const L = inLen;
+  const cs = csumStart;
+  const hl = hdrLen;
+  const gs = gsoSize;
+  const co = csumOffset;
+  const isV4 = version === 4;
+  const isUdp = gsoType === GSO_UDP_L4;
+  const thLen = hl - cs;
+
+  if (template.length !== hl) template = new Uint8Array(hl);
+  const t = template;
+  t.set(frame.subarray(I, I + hl)); // the zeroed `in` headers (RD-8)
+  const origId = (t[4]! << 8) | t[5]!;
+  const firstSeq = isUdp ? 0 : ((t[cs + 4]! << 24) | (t[cs + 5]! << 16) | (t[cs + 6]! << 8) | t[cs + 7]!) >>> 0;
+  const offFlags = isUdp ? 0 : (t[cs + 12]! << 8) | t[cs + 13]!;
+
+  // Sums of the template with every per-segment word zeroed: IPv4 total
+  // length, ID and checksum; TCP seq and offset/flags word, or UDP length.
+  // All these words sit at even offsets from their header's start.
+  let ipBase = 0;
+  if (isV4) {
+    t[2] = t[3] = t[4] = t[5] = t[10] = t[11] = 0;
+    ipBase = sumWords(t, 0, cs);
+  }
+  if (isUdp) {
+    t[cs + 4] = t[cs + 5] = 0;
+  } else {
+    t[cs + 4] = t[cs + 5] = t[cs + 6] = t[cs + 7] = t[cs + 12] = t[cs + 13] = 0;
+  }
+  const thBase = sumWords(t, cs, hl) + addressSum(frame, isV4, isUdp ? 17 : 6);
+  if (!isUdp) {
+    t[cs + 12] = offFlags >> 8;
+    t[cs + 13] = offFlags & 0xff;
+  }
+  const lastFlags = offFlags;
+  const midFlags = offFlags & ~(TCP_FIN | TCP_PSH); // RD-9: FIN/PSH only on the last
+
+  const fused = arena !== undefined;
+  const sumInFrame = !fused && arenaOf(out.buffer) === undefined && arenaOf(frame.buffer) !== undefined;
+  const frameAbs = frame.byteOffset + I;
+  const outAbs = out.byteOffset;
+  const outBuffer = out.buffer;
+  let o = 0;
+  let i = 0;
+  for (let segStart = hl; segStart < L; segStart += gs, i++) {
+    const segEnd = segStart + gs < L ? segStart + gs : L;
+    const segLen = segEnd - segStart;
+    const total = hl + segLen;
+    out.set(t, o);
+    if (isV4) {
+      const id = (origId + i) & 0xffff; // segment 0 keeps the original ID
+      out[o + 2] = total >> 8;
+      out[o + 3] = total & 0xff;
+      out[o + 4] = id >> 8;
+      out[o + 5] = id & 0xff;
+      const h = ~fold(ipBase + total + id) & 0xffff; // CK-5
+      out[o + 10] = h >> 8;
+      out[o + 11] = h & 0xff;
+    } else {
+      const pl = total - cs;
+      out[o + 4] = pl >> 8;
+      out[o + 5] = pl & 0xff;
+    }
+    const th = o + cs;
+    let sum = thBase + ((thLen + segLen) & 0xffff); // pseudo-header length (CK-2)
+    if (isUdp) {
+      const ulen = (segLen + thLen) & 0xffff;
+      out[th + 4] = ulen >> 8;
+      out[th + 5] = ulen & 0xff;
+      sum += ulen;
+    } else {
+      const seq = (firstSeq + i * gs) >>> 0; // mod 2^32 (PIT-11)
+      out[th + 4] = seq >>> 24;
+      out[th + 5] = (seq >> 16) & 0xff;
+      out[th + 6] = (seq >> 8) & 0xff;
+      out[th + 7] = seq & 0xff;
+      const f = segEnd === L ? lastFlags : midFlags;
+      out[th + 13] = f & 0xff;
+      sum += (seq >>> 16) + (seq & 0xffff) + f;
+    }
+    sum = fold(sum);
+    if (fused) {
+      sum = arena.copySum(outAbs + o + hl, frameAbs + segStart, segLen, sum);
+    } else {
+      out.set(frame.subarray(I + segStart, I + segEnd), o + hl);
+      sum = sumInFrame ? checksumSum(frame, I + segStart, I + segEnd, sum) : checksumSum(out, o + hl, o + total, sum);
+    }
+    let c = ~sum & 0xffff;
+    if (isUdp && c === 0) c = 0xffff; // D-4
+    out[th + co] = c >> 8;
+    out[th + co + 1] = c & 0xff;
+    // The constructor is ~40% cheaper than subarray (no species lookup),
+    // and this view is the one allocation per segment.
+    packets.push(new Uint8Array(outBuffer, outAbs + o, total));
+    o += total;
+  }
+  return o;
+}
+
+/**
+ * RD-9 step by step, for any layout the validation lets through: each step
+ * writes into the segment in the spec's order, so overlapping fields of a
+ * malformed frame end up exactly as in the reference. Writes that would land
+ * at or past the segment's end are not part of it and are skipped.
+ */
+function splitLiteral(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], arena: Arena | undefined): number {
+  const I = VNET_HDR_LEN;
+  const L = inLen;
+  const cs = csumStart;
+  const hl = hdrLen;
+  const gs = gsoSize;
+  const iphLen = cs; // RD-8
+  const isV4 = version === 4;
+  const isUdp = gsoType === GSO_UDP_L4;
+  const thLen = hl - cs;
+  const addrSum = addressSum(frame, isV4, isUdp ? 17 : 6);
+  const origId = (frame[I + 4]! << 8) | frame[I + 5]!;
+  const firstSeq = isUdp
+    ? 0
+    : ((frame[I + cs + 4]! << 24) | (frame[I + cs + 5]! << 16) | (frame[I + cs + 6]! << 8) | frame[I + cs + 7]!) >>> 0;
+  const fused = arena !== undefined;
+  const sumInFrame = !fused && arenaOf(out.buffer) === undefined && arenaOf(frame.buffer) !== undefined;
+  const frameAbs = frame.byteOffset;
+  const outAbs = out.byteOffset;
+  let o = 0; // start of the current segment in out
+  let i = 0;
+  for (let segStart = hl; segStart < L; segStart += gs, i++) {
+    const segEnd = segStart + gs < L ? segStart + gs : L;
+    const segLen = segEnd - segStart;
+    const total = hl + segLen;
+    const limit = o + total; // writes at or past this are not part of the segment
+
+    // 1. IP header copy.
+    for (let k = 0; k < iphLen; k++) out[o + k] = frame[I + k]!;
+    // 2. IP fields.
+    if (isV4) {
+      if (i > 0) {
+        const id = (origId + i) & 0xffff;
+        out[o + 4] = id >> 8;
+        out[o + 5] = id & 0xff;
+      }
+      out[o + 2] = (total >> 8) & 0xff;
+      out[o + 3] = total & 0xff;
+      // CK-5: zero bytes 10..11, sum the iphLen header bytes, store.
+      if (o + 10 < limit) out[o + 10] = 0;
+      if (o + 11 < limit) out[o + 11] = 0;
+      const h = ~ipHeaderSum(out, o, iphLen) & 0xffff;
+      if (o + 10 < limit) out[o + 10] = h >> 8;
+      if (o + 11 < limit) out[o + 11] = h & 0xff;
+    } else {
+      const pl = total - iphLen;
+      out[o + 4] = (pl >> 8) & 0xff;
+      out[o + 5] = pl & 0xff;
+    }
+    // 3. Transport header copy, then its per-segment fields.
+    const th = o + cs;
+    for (let k = 0; k < thLen; k++) out[th + k] = frame[I + cs + k]!;
+    if (isUdp) {
+      const ulen = segLen + thLen; // RD-9: segLen + 8
+      out[th + 4] = (ulen >> 8) & 0xff;
+      out[th + 5] = ulen & 0xff;
+    } else {
+      const seq = (firstSeq + i * gs) >>> 0; // mod 2^32 (PIT-11)
+      out[th + 4] = seq >>> 24;
+      out[th + 5] = (seq >> 16) & 0xff;
+      out[th + 6] = (seq >> 8) & 0xff;
+      out[th + 7] = seq & 0xff;
+      if (segEnd !== L) out[th + 13] = out[th + 13]! & ~(TCP_FIN | TCP_PSH);
+    }
+    // 4.+5. Payload copy and the full transport checksum over the segment
+    // as built, field included as copied (RD-9); pseudo-header length is a
+    // 16-bit word (CK-2). thLen is even (8, or a multiple of 4), so the
+    // payload's words line up with the header's and its sum adds on.
+    let s = fold(addrSum + ((thLen + segLen) & 0xffff) + sumWords(out, th, th + thLen));
+    if (fused) {
+      s = arena.copySum(outAbs + o + hl, frameAbs + I + segStart, segLen, s);
+    } else {
+      out.set(frame.subarray(I + segStart, I + segEnd), o + hl);
+      s = sumInFrame ? checksumSum(frame, I + segStart, I + segEnd, s) : checksumSum(out, o + hl, limit, s);
+    }
+    let c = ~s & 0xffff;
+    if (isUdp && c === 0) c = 0xffff; // D-4
+    const at = th + csumOffset;
+    if (at < limit) out[at] = c >> 8;
+    if (at + 1 < limit) out[at + 1] = c & 0xff;
+
+    packets.push(out.subarray(o, limit));
+    o = limit;
+  }
+  return o;
+}
+
 /** CK-1 over out[o, o+n) for an IP header; JavaScript for the usual 20..60 bytes. */
 function ipHeaderSum(out: Uint8Array, o: number, n: number): number {
   if (n > 64) return checksumSum(out, o, o + n, 0);
-  let s = 0;
-  const last = o + n - 1;
-  let k = o;
-  for (; k < last; k += 2) s += (out[k]! << 8) | out[k + 1]!;
-  if (k < o + n) s += out[k]! << 8;
-  return fold(s);
+  return fold(sumWords(out, o, o + n));
 }

@@ -1,0 +1,69 @@
+/**
+ * `npm run bench`: the offload-core workloads of issue #3 (src/bench/core.ts)
+ * as a table, or JSON with `--json`.
+ *
+ *   node dist/bench/run.js [--json] [--batches N] [--repeats N] [--only a,b,e]
+ */
+import * as os from 'node:os';
+import { runCoreBenchmarks, type CoreBenchResult, type WorkloadId } from '../src/bench/core.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const v = arg(name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`${name} must be a positive integer, got ${v}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const json = process.argv.includes('--json');
+const only = arg('--only')?.split(',') as WorkloadId[] | undefined;
+const results = runCoreBenchmarks({
+  batches: positiveInt('--batches', 300),
+  repeats: positiveInt('--repeats', 5),
+  ...(only ? { workloads: only } : {}),
+  onProgress: json ? undefined : (l) => process.stderr.write(`  ${l}\n`),
+});
+
+const machine = { cpu: os.cpus()[0]?.model.trim() ?? 'unknown', cpus: os.cpus().length, node: process.version, kernel: os.release() };
+
+if (json) {
+  process.stdout.write(JSON.stringify({ machine, results }, null, 2) + '\n');
+} else {
+  const yes = (b: boolean | undefined): string => (b === undefined ? '-' : b ? 'yes' : 'no');
+  const rows: string[][] = [
+    ['wl', 'memory', 'api', 'us/batch', 'min', 'GB/s', 'cksum us', 'x cksum', 'wg-go us', 'beat', 'ts-avx2 us', 'beat'],
+  ];
+  for (const r of results as CoreBenchResult[]) {
+    rows.push([
+      r.workload,
+      r.memory,
+      r.api,
+      r.usPerBatch.toFixed(2),
+      r.usPerBatchMin.toFixed(2),
+      r.payloadGBps.toFixed(2),
+      r.checksumUs.toFixed(2),
+      r.ratioToChecksum.toFixed(2),
+      String(r.reference.wireguardGo),
+      yes(r.beatsWireguardGo),
+      r.reference.tailscaleAvx2 === undefined ? '-' : String(r.reference.tailscaleAvx2),
+      yes(r.beatsTailscaleAvx2),
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  process.stdout.write(`vectun core benchmarks (${machine.cpu}, ${machine.cpus} cpus, Node ${machine.node})\n`);
+  for (const r of rows) process.stdout.write(r.map((c, i) => c.padStart(widths[i]!)).join('  ') + '\n');
+  process.stdout.write(
+    '\nus/batch: median of repeats; x cksum: time / one CK-1 pass over the same input bytes in the same memory.\n' +
+      'Coalesce inputs are restored (first 64 bytes of each packet) outside the timed region before each batch.\n' +
+      'Reference figures (wireguard-go generic, Tailscale AVX2 peer) come from other machines: compare ratios.\n',
+  );
+  for (const [id, d] of new Map(results.map((r) => [r.workload, r.description]))) process.stdout.write(`  ${id}: ${d}\n`);
+}
