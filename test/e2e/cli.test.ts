@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { createNetns, liveNetns, moveLink, type Netns } from '../../src/lab/netns.js';
+import { createNetns, ip as ipHere, liveNetns, moveLink, type Netns } from '../../src/lab/netns.js';
 import { LAB } from '../../src/lab/topology.js';
 import { tcpTransfer } from '../../src/lab/traffic.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
@@ -36,9 +36,15 @@ interface Run {
 }
 
 /** Runs the CLI to completion (optionally through a wrapper command), killing it after `timeoutMs`. */
-function runCli(args: readonly string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env, wrapper: readonly string[] = []): Promise<Run> {
+function runCli(
+  args: readonly string[],
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv = process.env,
+  wrapper: readonly string[] = [],
+  wrapperOnly = false,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const argv = [...wrapper.slice(1), process.execPath, MAIN, ...args];
+    const argv = [...wrapper.slice(1), ...(wrapperOnly ? [] : [process.execPath, MAIN, ...args])];
     const child = spawn(wrapper[0] ?? argv.shift()!, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -51,6 +57,13 @@ function runCli(args: readonly string[], timeoutMs: number, env: NodeJS.ProcessE
       resolve({ pid: child.pid ?? -1, code, signal, stdout, stderr });
     });
   });
+}
+
+/** The namespaces the demo announced (`vt-<pid>-<n>-a`) exist no more. */
+function assertRemoved(output: string, expected: number): void {
+  const names = [...new Set(output.match(/\bvt-\d+-\d+-[ab]\b/g) ?? [])];
+  assert.equal(names.length, expected, `namespaces announced: ${names.join(' ')}`);
+  for (const n of names) assert.equal(existsSync(path.join('/run/netns', n)), false, `${n} removed`);
 }
 
 /** Namespaces whose name says this pid's children created them (vt-<pid>-...). */
@@ -75,17 +88,20 @@ describe('vectun demo', { skip, timeout: 240_000 }, () => {
       assert.ok(gbit > 0, `throughput in ${row}`);
     }
     assert.match(r.stdout, /offload is \d+\.\d\dx the throughput without offload/);
-    assert.deepEqual(namespacesOf(r.pid), [], 'no namespace left behind');
+    assertRemoved(r.stdout, 4);
   });
 
-  test('IPv6 without offload: one verified run, nothing left behind', async () => {
-    const r = await runCli(['demo', '--seconds', '1', '--ipv6', '--no-offload', '--max-bytes', '1G'], 90_000);
+  test('IPv6 without offload on a terminal: the progress line is redrawn in place; one verified run', async () => {
+    // script(1) gives the demo a pseudo-terminal, as an interactive user has; the pty turns \n into \r\n.
+    const cmd = [process.execPath, MAIN, 'demo', '--seconds', '1', '--ipv6', '--no-offload', '--max-bytes', '1G'].map(shellQuote).join(' ');
+    const r = await runCli([], 90_000, process.env, ['script', '-qec', cmd, '/dev/null'], true);
     assert.equal(r.code, ExitCode.OK, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /IPv6 TCP/);
-    assert.match(r.stdout, /^no offload +none .* ok$/m);
+    assert.match(r.stdout, /\r\[no offload\] +\d+\.\d\/1 s [^\r\n]*pkts\/write +1\.0\x1b\[K/, 'progress redrawn with CR + erase-line');
+    assert.match(r.stdout, /^no offload +none .* ok\r?$/m);
     assert.doesNotMatch(r.stdout, /^offload /m);
     assert.doesNotMatch(r.stdout, /the throughput without offload/);
-    assert.deepEqual(namespacesOf(r.pid), []);
+    assertRemoved(r.stdout, 2);
   });
 
   test('SIGINT during the transfer: exit 130 and every namespace removed', async () => {
@@ -110,7 +126,7 @@ describe('vectun demo', { skip, timeout: 240_000 }, () => {
   });
 });
 
-describe('vectun bridge between two namespaces', { skip, timeout: 240_000 }, () => {
+for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${queues} queue(s)`, { skip, timeout: 240_000 }, () => {
   const namespaces: Netns[] = [];
   let child: ChildProcess | undefined;
   after(async () => {
@@ -120,9 +136,9 @@ describe('vectun bridge between two namespaces', { skip, timeout: 240_000 }, () 
   });
 
   test('sha256-verified TCP over IPv4 and IPv6, across down/up and MTU changes; stats as JSON on SIGINT', async () => {
-    const ifA = `vcli${process.pid % 100000}a`;
-    const ifB = `vcli${process.pid % 100000}b`;
-    child = spawn(process.execPath, [MAIN, 'bridge', ifA, ifB, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ifA = `vcli${process.pid % 100000}q${queues}a`;
+    const ifB = `vcli${process.pid % 100000}q${queues}b`;
+    child = spawn(process.execPath, [MAIN, 'bridge', ifA, ifB, '--json', '--queues', String(queues)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -130,6 +146,15 @@ describe('vectun bridge between two namespaces', { skip, timeout: 240_000 }, () 
     const exited = new Promise<number | null>((resolve) => child!.once('close', (code) => resolve(code)));
     await waitFor(() => /forwarding/.test(stderr) || child!.exitCode !== null, 20_000);
     assert.equal(child.exitCode, null, `bridge exited early: ${stderr}`);
+    assert.match(stderr, new RegExp(`${queues} queue\\(s\\)`));
+
+    // Link changes while still in this namespace are seen and logged; forwarding is unaffected.
+    await ipHere(['link', 'set', 'dev', ifA, 'up']);
+    await ipHere(['link', 'set', 'dev', ifA, 'mtu', '9000']);
+    await ipHere(['link', 'set', 'dev', ifA, 'down']);
+    await waitFor(() => new RegExp(`${ifA}: down`).test(stderr), 10_000);
+    assert.match(stderr, new RegExp(`${ifA}: up`));
+    assert.match(stderr, new RegExp(`${ifA}: mtu 9000`));
 
     // Configure the devices from outside, as a user would: move, address, route, up.
     const nsA = await createNetns('clia');
@@ -222,6 +247,10 @@ describe('vectun exit codes', () => {
     assert.match(r.stderr, /fix: run as root/);
   });
 });
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
 
 async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
