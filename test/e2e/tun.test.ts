@@ -1,0 +1,126 @@
+/**
+ * `Tun` on real TUN devices. Each scenario (tun-scenarios.ts) runs in a child
+ * process inside a network namespace created here and always removed, so
+ * every device lives in a test namespace; addresses are 198.18.0.0/15 only.
+ * Needs root: skips with the reason when unprivileged, fails under CI.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createNetns, type Netns } from '../../src/lab/netns.js';
+import { e2eSkip } from './require-root.js';
+
+const skip = e2eSkip();
+const SCRIPT = join(__dirname, 'tun-scenarios.js');
+
+async function scenario(name: string, ...extra: Netns[]): Promise<Record<string, unknown>> {
+  const ns = await createNetns('tun');
+  try {
+    const out = await ns.exec(process.execPath, [SCRIPT, name, ...extra.map((n) => n.name)], 120_000);
+    return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
+  } finally {
+    await ns.remove();
+  }
+}
+
+interface Flight {
+  maxSegment: number;
+  bytes: number;
+  superPackets: number;
+  segments: number;
+}
+interface OffloadRun {
+  offload: Record<string, boolean>;
+  features: Record<string, boolean> | null;
+  flight: Flight;
+  mtu: number;
+}
+
+test('DEV-3/D-8: offload negotiation is reported truthfully (kernel features and super-packets read)', { skip }, async (t) => {
+  const r = (await scenario('offload')) as unknown as Record<'true' | 'false', OffloadRun>;
+  const on = r.true;
+  const off = r.false;
+  assert.deepEqual(on.offload, { vnetHdr: true, csum: true, tso4: true, tso6: true, uso4: true, uso6: true }, 'kernel 6.2+ accepts 0x67');
+  assert.deepEqual(off.offload, { vnetHdr: false, csum: false, tso4: false, tso6: false, uso4: false, uso6: false });
+  // Behaviour: with TSO the kernel hands over super-packets, split into segments no larger than the MTU.
+  assert.ok(on.flight.superPackets >= 1, `super-packets read with TSO: ${JSON.stringify(on.flight)}`);
+  assert.ok(on.flight.segments > on.flight.superPackets);
+  assert.ok(on.flight.maxSegment <= on.mtu);
+  assert.ok(on.flight.bytes >= 14600);
+  assert.equal(off.flight.superPackets, 0, 'no vnet header: no super-packets');
+  assert.ok(off.flight.maxSegment <= off.mtu);
+  assert.ok(off.flight.bytes >= 14600);
+  if (on.features === null || off.features === null) {
+    t.diagnostic('ethtool not installed: feature flags not compared (behaviour above still checked)');
+    return;
+  }
+  // TUN_F_CSUM -> tx-checksum-ip-generic, TSO4/6 -> tx-tcp(6)-segmentation, USO4/6 -> tx-udp-segmentation.
+  for (const [run, expected] of [[on, true], [off, false]] as const) {
+    assert.equal(run.features!['tx-checksum-ip-generic'], expected);
+    assert.equal(run.features!['tx-tcp-segmentation'], expected);
+    assert.equal(run.features!['tx-tcp6-segmentation'], expected);
+    assert.equal(run.features!['tx-udp-segmentation'], expected);
+  }
+});
+
+test("MTU changed from outside under traffic: 'mtu' event, reads continue", { skip }, async () => {
+  const r = await scenario('mtu');
+  assert.equal(r['mtu'], 1400);
+  assert.equal(r['tunMtu'], 1400);
+  assert.ok((r['read'] as number) > 0);
+  assert.ok((r['readAfter'] as number) > 0, `packets read after the change: ${JSON.stringify(r)}`);
+});
+
+test("device deleted from outside during a pending read: 'removed', ERR_TUN_REMOVED (EBADFD), no hang", { skip }, async () => {
+  const r = await scenario('removed');
+  assert.deepEqual(r, { pendingCode: 'ERR_TUN_REMOVED', pendingErrno: 77, later: 'ERR_TUN_REMOVED', writeLater: 'ERR_TUN_REMOVED' });
+});
+
+test("device moved to another namespace: 'moved', the descriptor keeps working there", { skip }, async () => {
+  const target = await createNetns('tunto');
+  try {
+    const r = await scenario('moved', target);
+    assert.deepEqual(r, { found: true, stillAttached: true, leftInTarget: false });
+  } finally {
+    await target.remove();
+  }
+});
+
+test('close during pending I/O: ERR_TUN_CLOSED, device gone', { skip }, async () => {
+  const r = await scenario('close');
+  assert.deepEqual(r, { readResult: 'ERR_TUN_CLOSED', writeResult: 'ERR_TUN_CLOSED', stillThere: false, afterClose: 'ERR_TUN_CLOSED' });
+});
+
+test('1000 open/close cycles leak no descriptor and no device', { skip }, async () => {
+  const r = await scenario('fds');
+  assert.equal(r['after'], r['before']);
+  assert.equal(r['links'], 0);
+});
+
+test('malformed frames (garbage, truncated, bad virtio headers): errors or drops, device keeps working', { skip }, async () => {
+  const r = await scenario('malformed');
+  const api = r['api'] as { packets: number; failures: [number, string, number | null][] };
+  // Every API packet is either accepted (and dropped by the kernel) or reported as failed.
+  assert.equal(api.packets + api.failures.length, 3);
+  for (const [index, code] of api.failures) {
+    assert.ok(index >= 0 && index < 3);
+    assert.equal(code, 'ERR_TUN_SYSCALL');
+  }
+  // The kernel rejects every bad virtio header (tun_get_user: -EINVAL).
+  assert.deepEqual(r['raw'], [-22, -22, -22, -22]);
+  assert.equal(r['after'], 1);
+  assert.deepEqual(r['received'], [64]);
+  assert.equal(r['readBack'], 1);
+});
+
+test('multi-queue: a queue handed to a worker_thread is adopted with Tun.fromFd', { skip }, async () => {
+  const r = await scenario('worker');
+  const w = r['worker'] as { name: string; offload: Record<string, boolean> };
+  assert.equal(w.name, r['name']);
+  assert.equal(w.offload['tso4'], true);
+});
+
+test('scenario script is built next to this test', () => {
+  assert.ok(existsSync(SCRIPT), SCRIPT);
+});
