@@ -7,11 +7,11 @@
  * @module
  */
 import * as os from 'node:os';
-import { Interrupted, raceAbort } from './abort.js';
+import { Interrupted, raceAbort, throwIfAborted } from './abort.js';
 import { ExitCode } from './exit-codes.js';
 import { checkPrerequisites, describeMissing, ensureIpOnPath } from './prereq.js';
 import type { BenchOptions, CliIO } from './program.js';
-import { formatMachineFacts, formatThroughputTable, type MachineFacts } from './report.js';
+import { formatCoreTable, formatMachineFacts, formatThroughputTable, type MachineFacts } from './report.js';
 
 /** Facts for the header: the numbers mean little without them. */
 export function machineFacts(): MachineFacts {
@@ -49,7 +49,17 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
         `offload / veth: ${e2e.offloadVsVeth.toFixed(2)}   offload / no offload: ${e2e.offloadVsNoOffload.toFixed(2)}\n\n`,
       );
     }
-    if (o.json) io.stdout.write(JSON.stringify({ machine: facts, e2e }, null, 2) + '\n');
+
+    // The pure core runs in this process, after the end-to-end runs so they do not share the CPU.
+    const { runCoreBenchmarks } = await import('../bench/core.js');
+    throwIfAborted(io.signal);
+    const core = runCoreBenchmarks({ batches: 200, repeats: 3, onProgress: o.json ? undefined : log });
+    if (o.json) {
+      io.stdout.write(JSON.stringify({ machine: facts, e2e, core }, null, 2) + '\n');
+    } else {
+      io.stdout.write('offload core, one batch = 128 packets or one 64 KiB frame (median of 3 x 200 batches)\n');
+      io.stdout.write(formatCoreTable(core));
+    }
     return ExitCode.OK;
   } catch (err) {
     if (err instanceof Interrupted) {

@@ -200,6 +200,38 @@ export function formatThroughputTable(rows: readonly ThroughputRow[]): string {
   );
 }
 
+/** One offload-core micro benchmark (the shape of `CoreBenchResult`). */
+export interface CoreRow {
+  workload: string;
+  description: string;
+  memory: string;
+  usPerBatch: number;
+  payloadGBps: number;
+  /** A checksum pass over the same bytes, same memory, same run. */
+  checksumUs: number;
+  reference: { wireguardGo: number };
+}
+
+/**
+ * The micro-benchmark table: µs per 128-packet batch (or per 64 KiB frame),
+ * with a checksum pass over the same bytes measured in the same run as the
+ * machine-independent yardstick, and wireguard-go's published figure.
+ */
+export function formatCoreTable(rows: readonly CoreRow[]): string {
+  return formatTable(
+    ['workload', 'memory', 'us/batch', 'payload GB/s', 'x checksum pass', 'wireguard-go us'],
+    rows.map((r) => [
+      `(${r.workload}) ${r.description}`,
+      r.memory,
+      r.usPerBatch.toFixed(2),
+      r.payloadGBps.toFixed(2),
+      r.checksumUs > 0 ? `${(r.usPerBatch / r.checksumUs).toFixed(2)}x` : 'n/a',
+      String(r.reference.wireguardGo),
+    ]),
+    ['left', 'left', 'right', 'right', 'right', 'right'],
+  );
+}
+
 /** The header of `vectun bench`. */
 export function formatMachineFacts(m: MachineFacts): string {
   return formatFacts([

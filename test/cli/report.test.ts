@@ -4,6 +4,7 @@ import {
   bridgeStatsJson,
   describeOffload,
   formatBridgeStats,
+  formatCoreTable,
   formatDemoSummary,
   formatMachineFacts,
   formatThroughputTable,
@@ -101,4 +102,13 @@ test('machine facts header', () => {
     formatMachineFacts({ cpus: 2, cpuModel: 'Xeon', kernel: 'Linux 6.8.0', node: 'v20.20.2' }),
     'cores:  2 (Xeon)\nkernel: Linux 6.8.0\nnode:   v20.20.2\n',
   );
+});
+
+test('core table: time per batch, its ratio to a checksum pass of the same run, the reference', () => {
+  const text = formatCoreTable([
+    { workload: 'a', description: 'coalesce 128 TCPv4 segments', memory: 'arena', usPerBatch: 12.5, payloadGBps: 14.83, checksumUs: 5, reference: { wireguardGo: 29 } },
+    { workload: 'e', description: 'segment one 64 KiB frame', memory: 'plain', usPerBatch: 8, payloadGBps: 8.1, checksumUs: 0, reference: { wireguardGo: 7 } },
+  ]);
+  assert.match(text, /^\(a\) coalesce 128 TCPv4 segments +arena +12\.50 +14\.83 +2\.50x +29$/m);
+  assert.match(text, /^\(e\) segment one 64 KiB frame +plain +8\.00 +8\.10 +n\/a +7$/m);
 });
