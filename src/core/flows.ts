@@ -38,6 +38,12 @@ const KEY_WORDS = 10;
 export class FlowTable {
   /** Newest item (write index) of each flow, -1 when the flow has none. */
   newest = new Int32Array(0);
+  /**
+   * Per flow: the pseudo-header sum (CK-2) without the length, i.e. both
+   * addresses plus the protocol number, unfolded. Every packet of a flow
+   * shares it, so checksum validation (CK-4) only adds its own length.
+   */
+  pseudoBase = new Int32Array(0);
 
   readonly #tcp: boolean;
   #slots = new Int32Array(0);
@@ -78,6 +84,7 @@ export class FlowTable {
       this.#keys = new Int32Array(cap * KEY_WORDS);
       this.#keyLen = new Uint8Array(cap);
       this.newest = new Int32Array(cap);
+      this.pseudoBase = new Int32Array(cap);
     }
     if (++this.#gen > 0xfffffff0) {
       this.#slotGen.fill(0);
@@ -131,6 +138,10 @@ export class FlowTable {
     this.#keyLen[id] = n;
     const at = id * KEY_WORDS;
     for (let k = 0; k < n; k++) keys[at + k] = kw[k]!;
+    let pseudo = this.#tcp ? 6 : 17;
+    const addrWords = iph === 20 ? 2 : 8;
+    for (let k = 0; k < addrWords; k++) pseudo += (kw[k]! >>> 16) + (kw[k]! & 0xffff);
+    this.pseudoBase[id] = pseudo;
     this.newest[id] = -1;
     return id;
   }

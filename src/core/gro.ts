@@ -18,7 +18,7 @@
  * (GRO-T1, GRO-U1) and pass through unchanged with an all-zero header.
  * @module
  */
-import { pseudoHeaderSumFor, transportChecksumValid, writeIPv4HeaderChecksum } from './checksum.js';
+import { checksumSum, pseudoHeaderSumFor, writeIPv4HeaderChecksum } from './checksum.js';
 import { FlowTable } from './flows.js';
 import { VNET_HDR_LEN } from './virtio.js';
 import { VectunError } from '../errors.js';
@@ -324,8 +324,15 @@ export class Coalescer {
     flows.newest[flow] = w;
   }
 
-  #checksumValid(p: Uint8Array, iph: number, proto: number): boolean {
-    if (transportChecksumValid(p, iph, proto)) return true;
+  /**
+   * CK-4 with the flow's cached pseudo-header base (addresses + protocol):
+   * the transport checksum verifies over p[iph:].
+   */
+  #checksumValid(p: Uint8Array, iph: number, pseudoBase: number): boolean {
+    let initial = pseudoBase + (p.length - iph);
+    initial = (initial & 0xffff) + (initial >>> 16);
+    initial = (initial & 0xffff) + (initial >>> 16);
+    if (checksumSum(p, iph, p.length, initial) === 0xffff) return true;
     this.stats.checksumFailures++;
     return false;
   }
@@ -351,6 +358,7 @@ export class Coalescer {
     const psh = tcpFlags === TCP_FLAGS_ACK_PSH;
     const flows = this.#tcpFlows;
     const flow = flows.lookup(p, iph);
+    const pseudoBase = flows.pseudoBase[flow]!;
     // GRO-T4: newest to oldest. `newer` tracks the link to rewrite on removal.
     let newer = -1;
     let w = flows.newest[flow]!;
@@ -360,7 +368,7 @@ export class Coalescer {
       if (can !== UNAVAILABLE) {
         // GRO-T6: the head is validated only while nothing was merged.
         if (this.#count[w] === 1 && (this.#flags[w]! & F_HEAD_VALID) === 0) {
-          if (!this.#checksumValid(this.#packets[this.#head[w]!]!, iph, 6)) {
+          if (!this.#checksumValid(this.#packets[this.#head[w]!]!, iph, pseudoBase)) {
             // GRO-T4: drop the item from the table; its write stays (GRO-A6).
             if (newer === -1) flows.newest[flow] = older;
             else this.#older[newer] = older;
@@ -370,7 +378,7 @@ export class Coalescer {
           this.#flags[w] = this.#flags[w]! | F_HEAD_VALID;
         }
         // GRO-T4: p invalid => no-op, not added to the table.
-        if (!this.#checksumValid(p, iph, 6)) return this.#noop(i);
+        if (!this.#checksumValid(p, iph, pseudoBase)) return this.#noop(i);
         if (can === PREPEND) this.#prepend(w, i, seq);
         else this.#append(w, i, psh);
         if (gso > this.#gsoSize[w]!) this.#gsoSize[w] = gso;
@@ -478,6 +486,7 @@ export class Coalescer {
     const flows = this.#udpFlows;
     const flow = flows.lookup(p, iph);
     const w = flows.newest[flow]!;
+    const pseudoBase = flows.pseudoBase[flow]!;
     // GRO-U2: only the newest item is considered (keeps datagram order).
     if (w !== -1) {
       const count = this.#count[w]!;
@@ -493,13 +502,13 @@ export class Coalescer {
       ) {
         // GRO-U3.
         if (count === 1 && (this.#flags[w]! & F_HEAD_VALID) === 0) {
-          if ((this.#flags[w]! & F_CSUM_INVALID) !== 0 || !this.#checksumValid(h, iph, 17)) {
+          if ((this.#flags[w]! & F_CSUM_INVALID) !== 0 || !this.#checksumValid(h, iph, pseudoBase)) {
             // Item invalid: p starts a new item; the old one stays, never revisited.
             return this.#newItem(flows, flow, UDP, i, iph, 8, 0, 0, gso);
           }
           this.#flags[w] = this.#flags[w]! | F_HEAD_VALID;
         }
-        if (!this.#checksumValid(p, iph, 17)) {
+        if (!this.#checksumValid(p, iph, pseudoBase)) {
           return this.#newItem(flows, flow, UDP, i, iph, 8, 0, F_CSUM_INVALID, gso);
         }
         this.#next[this.#last[w]!] = i;
