@@ -21,12 +21,6 @@ function word(p: Uint8Array, i: number): number {
   return (p[i]! << 24) | (p[i + 1]! << 16) | (p[i + 2]! << 8) | p[i + 3]!;
 }
 
-function mix(h: number, w: number): number {
-  h = Math.imul(h ^ w, 0xcc9e2d51);
-  h = (h << 15) | (h >>> 17);
-  return Math.imul(h, 0x1b873593);
-}
-
 /** Key words per flow: IPv6 addresses (8) + ports + ack. */
 const KEY_WORDS = 10;
 
@@ -99,17 +93,36 @@ export class FlowTable {
    * created per batch.
    */
   lookup(p: Uint8Array, iph: number): number {
-    // Gather the key as big-endian words, hashing as we go.
     const kw = this.#scratch;
-    let n = 0;
-    for (let i = iph === 20 ? 12 : 8; i < iph; i += 4) kw[n++] = word(p, i);
-    kw[n++] = word(p, iph); // ports
-    if (this.#tcp) kw[n++] = word(p, iph + 8); // ack (GRO-T2; TS-25)
-    let h = n;
-    for (let k = 0; k < n; k++) h = mix(h, kw[k]!);
+    // Key words: addresses, ports, ack (0 for UDP). 4 words for IPv4, 10 for
+    // IPv6; the count also keeps the two versions apart (VOC-6).
+    let n: number;
+    let h: number;
+    if (iph === 20) {
+      n = 4;
+      kw[0] = word(p, 12);
+      kw[1] = word(p, 16);
+      kw[2] = word(p, 20); // ports
+      kw[3] = this.#tcp ? word(p, 28) : 0; // ack (GRO-T2; TS-25)
+      h = Math.imul(kw[0]!, 0x9e3779b1) ^ kw[1]!;
+      h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ kw[2]!;
+      h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ kw[3]!;
+    } else {
+      n = 10;
+      h = 0x6a09e667;
+      for (let k = 0; k < 8; k++) {
+        kw[k] = word(p, 8 + 4 * k);
+        h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ kw[k]!;
+      }
+      kw[8] = word(p, 40);
+      kw[9] = this.#tcp ? word(p, 48) : 0;
+      h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ kw[8]!;
+      h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ kw[9]!;
+    }
+    // Final avalanche: the table index uses the low bits.
     h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
+    h = Math.imul(h, 0x7feb352d);
+    h ^= h >>> 15;
     const slots = this.#slots;
     const slotGen = this.#slotGen;
     const gen = this.#gen;
@@ -139,7 +152,7 @@ export class FlowTable {
     const at = id * KEY_WORDS;
     for (let k = 0; k < n; k++) keys[at + k] = kw[k]!;
     let pseudo = this.#tcp ? 6 : 17;
-    const addrWords = iph === 20 ? 2 : 8;
+    const addrWords = n - 2;
     for (let k = 0; k < addrWords; k++) pseudo += (kw[k]! >>> 16) + (kw[k]! & 0xffff);
     this.pseudoBase[id] = pseudo;
     this.newest[id] = -1;
