@@ -448,3 +448,16 @@ test('AbortSignal closes the device', async () => {
   await assert.rejects(read, isCode('ERR_TUN_CLOSED'));
   assert.equal(tun.closed, true);
 });
+
+test('persist, owner and group are set with their ioctls on the first queue', async () => {
+  const { tun, fake } = await openFake(undefined, { persist: true, owner: 1000, group: 1001 });
+  const fd = fake.opened[0]!.fd;
+  const calls = fake.ioctls.filter((c) => c.request !== 'TUNSETOFFLOAD' && c.request !== 'TUNSETVNETHDRSZ');
+  assert.deepEqual(calls, [
+    { fd, request: 'TUNSETPERSIST', value: 1 },
+    { fd, request: 'TUNSETOWNER', value: 1000 },
+    { fd, request: 'TUNSETGROUP', value: 1001 },
+  ]);
+  await tun.close();
+  await assert.rejects(Tun.open({ binding: new FakeBinding(), owner: -1 }), /options\.owner/);
+});

@@ -316,6 +316,25 @@ const scenarios: Record<string, (arg?: string) => Promise<unknown>> = {
     }
   },
 
+  /** persist: the device outlives close(); reopened by name and made non-persistent, it goes with the last close. */
+  async persist() {
+    const first = await Tun.open({ name: 'vtpers0', persist: true });
+    await first.close();
+    const exists = (): boolean => {
+      try {
+        execFileSync('ip', ['link', 'show', 'dev', 'vtpers0'], { stdio: 'ignore', timeout: 5000 });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const afterPersistentClose = exists();
+    const again = await Tun.open({ name: 'vtpers0', persist: false });
+    const reopenedIfindex = again.ifindex === first.ifindex;
+    await again.close();
+    return { afterPersistentClose, reopenedIfindex, afterLastClose: exists() };
+  },
+
   /** A queue descriptor handed to a worker thread, adopted with Tun.fromFd. */
   async worker() {
     const tun = await openLinked({ queues: 2 });

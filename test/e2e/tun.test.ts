@@ -114,6 +114,11 @@ test('malformed frames (garbage, truncated, bad virtio headers): errors or drops
   assert.equal(r['readBack'], 1);
 });
 
+test('persist: the device outlives close until reopened with persist false', { skip }, async () => {
+  const r = await scenario('persist');
+  assert.deepEqual(r, { afterPersistentClose: true, reopenedIfindex: true, afterLastClose: false });
+});
+
 test('multi-queue: a queue handed to a worker_thread is adopted with Tun.fromFd', { skip }, async () => {
   const r = await scenario('worker');
   const w = r['worker'] as { name: string; offload: Record<string, boolean> };
