@@ -80,6 +80,8 @@ const TCP_PSH = 0x08;
 const SAVE_IP = 12;
 const SAVE_TH = 18;
 const SAVE = SAVE_IP + SAVE_TH;
+/** vnet header buffers are allocated in blocks of this many. */
+const HEADER_BLOCK = 128;
 
 /**
  * GRO-IP1: may p join an item headed by h? Both are candidates of one flow,
@@ -107,6 +109,9 @@ function setU16LE(p: Uint8Array, at: number, v: number): void {
   p[at] = v & 0xff;
   p[at + 1] = v >>> 8;
 }
+
+/** Builds a coalescer whose output owns fresh arrays and headers (for {@link coalesce}). */
+let freshCoalescer: (options: CoalescerOptions) => Coalescer;
 
 /**
  * Coalesces batches of packets into scatter-gather write lists (WR-2).
@@ -167,11 +172,12 @@ export class Coalescer {
     this.udp = options?.udp ?? false;
   }
 
-  /** @internal A coalescer whose output owns fresh arrays and headers. */
-  static fresh(options?: CoalescerOptions): Coalescer {
-    const c = new Coalescer(options);
-    c.#freshMode = true;
-    return c;
+  static {
+    freshCoalescer = (options) => {
+      const c = new Coalescer(options);
+      c.#freshMode = true;
+      return c;
+    };
   }
 
   /**
@@ -523,14 +529,20 @@ export class Coalescer {
     this.#newItem(flows, flow, UDP, i, iph, 8, 0, 0, gso);
   }
 
-  /** The 10-byte header buffer of write `w`, all zero (D-1, GRO-A6). */
-  #zeroHeader(w: number): Uint8Array {
-    if (this.#freshMode) return new Uint8Array(VNET_HDR_LEN);
+  /**
+   * The 10-byte header buffer of write `w` (SG-1), reused across calls; zeroed
+   * when `zero` (D-1, GRO-A6) and it held a GRO-A2/A3 header. Buffers are
+   * views on shared off-heap blocks, so the addon can pass them to writev
+   * without V8 moving them first.
+   */
+  #header(w: number, zero: boolean): Uint8Array {
     let hdr = this.#headers[w];
     if (hdr === undefined) {
-      hdr = new Uint8Array(VNET_HDR_LEN);
-      this.#headers[w] = hdr;
-    } else if (this.#dirty[w] !== 0) {
+      const block = HEADER_BLOCK * Math.floor(w / HEADER_BLOCK);
+      const buffer = new ArrayBuffer(HEADER_BLOCK * VNET_HDR_LEN);
+      for (let k = 0; k < HEADER_BLOCK; k++) this.#headers[block + k] = new Uint8Array(buffer, k * VNET_HDR_LEN, VNET_HDR_LEN);
+      hdr = this.#headers[w]!;
+    } else if (zero && this.#dirty[w] !== 0) {
       hdr.fill(0);
       this.#dirty[w] = 0;
     }
@@ -549,22 +561,33 @@ export class Coalescer {
     const writeCount = this.#writeCount;
     let coalescedWrites = 0;
     let coalescedPackets = 0;
+    // Fresh mode: one off-heap block for all headers of this call, zeroed by
+    // allocation.
+    const freshBlock = fresh ? new ArrayBuffer(writeCount * VNET_HDR_LEN) : undefined;
     for (let w = 0; w < writeCount; w++) {
       const count = this.#count[w]!;
-      const hdr = this.#zeroHeader(w);
       const head = packets[this.#head[w]!]!;
-      // A new array per write: cheaper in V8 than truncating a reused one.
-      const vector = [hdr, head];
-      if (count > 1) {
+      const hdr =
+        freshBlock !== undefined ? new Uint8Array(freshBlock, w * VNET_HDR_LEN, VNET_HDR_LEN) : this.#header(w, count === 1);
+      if (count === 1) {
+        // GRO-A1, GRO-A6: zero header, packet untouched. A new array per
+        // write: cheaper in V8 than truncating a reused one.
+        writes.push([hdr, head]);
+      } else {
         coalescedWrites++;
         coalescedPackets += count;
         this.#rewriteHead(w, head, hdr);
         const hdrLen = this.#iph[w]! + this.#thLen[w]!;
+        const vector = new Array<Uint8Array>(count + 1);
+        vector[0] = hdr;
+        vector[1] = head;
+        let k = 2;
         for (let i = this.#next[this.#head[w]!]!; i !== -1; i = this.#next[i]!) {
-          vector.push(packets[i]!.subarray(hdrLen));
+          const p = packets[i]!;
+          vector[k++] = p.subarray(hdrLen, p.length);
         }
+        writes.push(vector);
       }
-      writes.push(vector);
       counts.push(count);
     }
     const stats = this.stats;
@@ -615,7 +638,7 @@ export class Coalescer {
   }
 }
 
-const shared = { tcp: Coalescer.fresh({ tcp: true, udp: false }), udp: Coalescer.fresh({ tcp: true, udp: true }) };
+const shared = { tcp: freshCoalescer({ tcp: true, udp: false }), udp: freshCoalescer({ tcp: true, udp: true }) };
 
 /**
  * Issue #3: coalesces `packets` into write vectors, one per writev, in write
