@@ -148,7 +148,7 @@ function tcpSend(c: Extract<WorkerConfig, { mode: 'tcp-send' }>): void {
   let sent = 0;
   let k = 0;
   const socket = net.connect({ host: c.host, port: c.port });
-  const progress = setInterval(() => emit({ type: 'progress', bytes: sent, elapsedMs: performance.now() - start }), 250);
+  const progress = setInterval(() => emit({ type: 'progress', bytes: sent, elapsedMs: performance.now() - start }), c.progressMs);
   const pump = (): void => {
     while (sent < c.bytes) {
       if (performance.now() >= deadline) break;

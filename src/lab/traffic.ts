@@ -48,7 +48,7 @@ export interface TcpTransferOptions {
 export interface TcpTransferResult {
   sent: TcpSideResult;
   received: TcpSideResult;
-  /** Same byte count and sha256 on both ends. */
+  /** Same byte count and sha256 on both ends (and all `bytes` sent unless `seconds` bounded it). */
   intact: boolean;
   /** Receiver goodput, first byte to end of stream. */
   gbitPerSecond: number;
@@ -175,7 +175,8 @@ export async function tcpTransfer(o: TcpTransferOptions): Promise<TcpTransferRes
     return {
       sent,
       received,
-      intact: sent.bytes === received.bytes && sent.sha256 === received.sha256,
+      // Without a time bound every requested byte must have gone out, too.
+      intact: sent.bytes === received.bytes && sent.sha256 === received.sha256 && (o.seconds !== undefined || sent.bytes === o.bytes),
       gbitPerSecond: received.elapsedMs > 0 ? (received.bytes * 8) / (received.elapsedMs * 1e6) : 0,
     };
   });
