@@ -6,6 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bridge, type BridgePort, type BridgeWriteResult } from '../../src/device/bridge.js';
 import { VectunError } from '../../src/errors.js';
+import type { Tun } from '../../src/device/tun.js';
+
+// Type test: a Tun is a BridgePort (fails to compile if the two APIs drift apart).
+export const tunIsABridgePort: (tun: Tun) => BridgePort = (tun) => tun;
 
 /** A fake device: batches are fed by the test; writes complete when the test says so. */
 class FakePort implements BridgePort {
