@@ -3,7 +3,7 @@
  * D-3, D-4, D-5), used as the oracle for gso.ts in tests and in the fuzz
  * target. It follows the spec's wording step by step: it copies `in` (the
  * device buffer the reference mutates), builds every segment in its own
- * 64 KiB buffer as the reference does, and sums bytes pairwise. It shares no
+ * buffer as the reference does, and sums bytes pairwise. It shares no
  * code with src/core (not even the checksum), so a bug there cannot hide.
  */
 
@@ -91,7 +91,9 @@ export function referenceSegment(frame: Uint8Array): ReferenceResult {
     const segEnd = Math.min(hdrLen + (i + 1) * gsoSize, L);
     const segLen = segEnd - segStart;
     const total = hdrLen + segLen;
-    const out = new Uint8Array(65535 + 128);
+    // Room for the bytes RD-9 may write past `total` (CK-5 at 10..11, the
+    // checksum field), which are not part of the segment.
+    const out = new Uint8Array(Math.max(total, 12, csumStart + csumOffset + 2));
     out.set(inn.subarray(0, iphLen), 0);
     if (version === 4) {
       if (i > 0) put16(out, 4, (u16be(inn, 4) + i) % 65536);
