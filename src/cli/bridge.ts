@@ -61,23 +61,31 @@ export async function runBridge(o: BridgeOptions, io: CliIO): Promise<number> {
     );
 
     const started = process.hrtime.bigint();
+    // A signal, or a failing direction (e.g. a device deleted), ends the run. The loop of the
+    // other direction may still wait on a read, so the failure is signalled here, not by `done`.
+    let onFailure: () => void = () => undefined;
+    const failed = new Promise<void>((resolve) => (onFailure = resolve));
     const { pairs, extra } = await openPorts(a, b, o);
     tuns.push(...extra);
     const handles = pairs.map(([pa, pb]) =>
       bridge(pa, pb, {
         signal: io.signal,
-        onError: (err, direction) => log(`${direction === 'aToB' ? `${pa.name} -> ${pb.name}` : `${pb.name} -> ${pa.name}`} stopped: ${describeError(err)}`),
+        onError: (err, direction) => {
+          log(`${direction === 'aToB' ? `${pa.name} -> ${pb.name}` : `${pb.name} -> ${pa.name}`} stopped: ${describeError(err)}`);
+          onFailure();
+        },
       }),
     );
-    // Either a signal or a failing direction ends the run; a failure stops the other loops too.
     await Promise.race([
       new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true }))),
-      ...handles.map((h) => h.done.then(() => undefined)),
+      failed,
     ]);
-    await Promise.all(handles.map((h) => h.stop()));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    // Closing the devices settles the reads the loops still wait on.
+    // Stop, then close without waiting for the stop: closing settles the reads the loops still
+    // wait on and rejects a write stuck on a vanished device, which lets the stop complete.
+    const stopping = handles.map((h) => h.stop());
     for (const t of tuns.splice(0)) await t.close();
+    await Promise.all(stopping);
     await Promise.all(handles.map((h) => h.done.catch(() => undefined)));
 
     const stats = sumStats(handles);

@@ -112,7 +112,6 @@ async function oneRun(offload: boolean, o: DemoOptions, io: CliIO): Promise<Demo
     });
     const result = await raceAbort(transfer, io.signal);
     progress.done();
-    await handle.stop();
     if (handle.error !== undefined) io.stderr.write(`vectun demo: the bridge reported: ${handle.error.message}\n`);
 
     return {
@@ -130,9 +129,11 @@ async function oneRun(offload: boolean, o: DemoOptions, io: CliIO): Promise<Demo
     };
   } finally {
     progress.done();
-    if (handle !== undefined) await handle.stop();
-    // Closing the devices settles the bridge's pending reads; then the namespaces go.
+    // Stop, then remove without waiting for the stop: closing the devices settles the bridge's
+    // pending reads and any write stuck on them, which lets the stop complete.
+    const stopping = handle?.stop();
     if (topo !== undefined) await topo.remove();
+    await stopping;
     if (handle !== undefined) await handle.done.catch(() => undefined);
   }
 }

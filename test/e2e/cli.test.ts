@@ -201,7 +201,8 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
     await transfer(LAB.b.v6, 16 << 20);
     assert.equal(child.exitCode, null, `bridge still running: ${stderr}`);
 
-    child.kill('SIGINT');
+    // Either signal stops it normally (exit 0) with the statistics.
+    child.kill(queues === 1 ? 'SIGINT' : 'SIGTERM');
     const timer = setTimeout(() => child?.kill('SIGKILL'), 20_000);
     const code = await exited;
     clearTimeout(timer);
@@ -222,6 +223,31 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
     // After the move the device's events belong to the other namespace; the move itself is logged.
     assert.match(stderr, new RegExp(`${ifA}: moved`));
     assert.match(stderr, new RegExp(`${ifB}: moved`));
+  });
+});
+
+describe('vectun bridge when a device is deleted', { skip, timeout: 60_000 }, () => {
+  test('exits 1 with ERR_TUN_REMOVED, still printing the statistics', async () => {
+    const ifA = `vdel${process.pid % 100000}a`;
+    const ifB = `vdel${process.pid % 100000}b`;
+    const child = spawn(process.execPath, [MAIN, 'bridge', ifA, ifB, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    try {
+      await waitFor(() => /forwarding/.test(stderr) || child.exitCode !== null, 20_000);
+      await ipHere(['link', 'del', 'dev', ifA]);
+      assert.equal(await exited, ExitCode.FAILURE, stderr);
+      assert.match(stderr, /ERR_TUN_REMOVED/);
+      const stats = JSON.parse(stdout) as { error?: string };
+      assert.match(stats.error ?? '', /^ERR_TUN_REMOVED/);
+    } finally {
+      clearTimeout(killer);
+      child.kill('SIGKILL');
+    }
   });
 });
 
