@@ -199,7 +199,7 @@ const scenarios: Scenario[] = [
     ] as const
   ).flatMap(([what, extra]): Scenario[] => [
     {
-      name: `TS-20 IPv4 ${what} differs: TCP and UDP singles (GRO-IP1)`,
+      name: `TS-20 IPv4 ${what} differs: TCP and UDP singles (GRO-IP1, GRO-T5.3, GRO-U2)`,
       udp: true,
       packets: () => [t4('A', 'B', 100, 1), t4('A', 'B', 100, 101, extra), u4('A', 'B', 100), u4('A', 'B', 100, extra)],
       shapes: [[10, 140], [10, 140], [10, 128], [10, 128]],
@@ -213,7 +213,7 @@ const scenarios: Scenario[] = [
     ] as const
   ).flatMap(([what, extra]): Scenario[] => [
     {
-      name: `TS-20 IPv6 ${what} differs: TCP and UDP singles (GRO-IP1)`,
+      name: `TS-20 IPv6 ${what} differs: TCP and UDP singles (GRO-IP1, GRO-T5.3, GRO-U2)`,
       udp: true,
       packets: () => [t6('A', 'B', 100, 1), t6('A', 'B', 100, 101, extra), u6('A', 'B', 100), u6('A', 'B', 100, extra)],
       shapes: [[10, 160], [10, 160], [10, 148], [10, 148]],
@@ -367,13 +367,22 @@ const scenarios: Scenario[] = [
     },
   },
   {
-    name: 'TS-32 1100 × payload 10: 1024 entries, then a new item (GRO-L2)',
+    name: 'TS-32 1100 × payload 10: 1024 entries, then a new item (GRO-L2, GRO-T5.1)',
     packets: () => seqRun(1100, 10),
     shapes: [
       [10, 50, ...Array<number>(1022).fill(10)],
       [10, 50, ...Array<number>(76).fill(10)],
     ],
     check: (w) => assert.equal(w[0]!.length, GRO_MAX_VECTOR_ENTRIES),
+  },
+  {
+    name: 'GRO-U2 / GRO-L2: 1100 UDP datagrams of 10 bytes: 1024 entries, then a new item',
+    udp: true,
+    packets: () => Array.from({ length: 1100 }, () => u4('A', 'B', 10)),
+    shapes: [
+      [10, 38, ...Array<number>(1022).fill(10)],
+      [10, 38, ...Array<number>(76).fill(10)],
+    ],
   },
   {
     name: 'TS-38 UDP GRO off (USO rejected): UDP candidates are no-ops, TCP still coalesces (GRO-C2)',
