@@ -27,8 +27,11 @@ export interface PrerequisiteProbe {
   /** Text of /proc/self/status, or undefined if unreadable. */
   procStatus(): string | undefined;
   uid(): number;
-  /** 'char' for a character device, 'other' for anything else, 'missing' if absent. */
-  tunNode(): 'char' | 'other' | 'missing';
+  /**
+   * 'char' for a character device this process may open read-write,
+   * 'no-access' for one it may not, 'other' for anything else, 'missing' if absent.
+   */
+  tunNode(): 'char' | 'no-access' | 'other' | 'missing';
   /** Absolute path of `ip` on PATH, or undefined. */
   findIp(): string | undefined;
 }
@@ -68,12 +71,18 @@ export function checkPrerequisites(needs: PrerequisiteNeeds, probe: Prerequisite
   results.push({
     id: 'tun',
     ok: tun === 'char',
-    detail:
-      tun === 'char' ? '/dev/net/tun present' : tun === 'missing' ? '/dev/net/tun does not exist' : '/dev/net/tun is not a character device',
+    detail: {
+      char: '/dev/net/tun present',
+      'no-access': 'no read/write access to /dev/net/tun',
+      missing: '/dev/net/tun does not exist',
+      other: '/dev/net/tun is not a character device',
+    }[tun],
     fix:
       tun === 'char'
         ? ''
-        : 'load the tun module (sudo modprobe tun); in a container, pass the device through (docker run --device /dev/net/tun --cap-add NET_ADMIN)',
+        : tun === 'no-access'
+          ? 'run as root, or make the device usable by all as most distributions do: sudo chmod 0666 /dev/net/tun'
+          : 'load the tun module (sudo modprobe tun); in a container, pass the device through (docker run --device /dev/net/tun --cap-add NET_ADMIN)',
   });
 
   if (!needs.namespaces) return results;
@@ -137,9 +146,15 @@ export function systemProbe(env: NodeJS.ProcessEnv = process.env): PrerequisiteP
     uid: () => (typeof process.getuid === 'function' ? process.getuid() : -1),
     tunNode: () => {
       try {
-        return fs.statSync('/dev/net/tun').isCharacterDevice() ? 'char' : 'other';
+        if (!fs.statSync('/dev/net/tun').isCharacterDevice()) return 'other';
       } catch {
         return 'missing';
+      }
+      try {
+        fs.accessSync('/dev/net/tun', fs.constants.R_OK | fs.constants.W_OK);
+        return 'char';
+      } catch {
+        return 'no-access';
       }
     },
     findIp: () => findOnPath('ip', env['PATH'] ?? '', ['/usr/sbin', '/sbin', '/usr/bin', '/bin']),

@@ -81,6 +81,9 @@ test('bridge needs only /dev/net/tun up front (a user-owned persistent device ne
   assert.deepEqual(r.map((x) => [x.id, x.ok]), [['tun', true]]);
   const bad = checkPrerequisites({ namespaces: false }, probe({ tunNode: () => 'other' }));
   assert.match(describeMissing(bad)!, /not a character device/);
+  const denied = describeMissing(checkPrerequisites({ namespaces: false }, probe({ tunNode: () => 'no-access' })))!;
+  assert.match(denied, /no read\/write access to \/dev\/net\/tun/);
+  assert.match(denied, /chmod 0666 \/dev\/net\/tun/);
 });
 
 test('findOnPath finds executables only, and searches the extra directories last', () => {

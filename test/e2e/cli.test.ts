@@ -264,6 +264,14 @@ describe('vectun exit codes', () => {
     assert.match(r.stderr, /two different devices/);
   });
 
+  test('bridge as an unprivileged user exits 3 with a fix', { skip }, async () => {
+    const r = await runCli(['bridge', 'vnopriv0', 'vnopriv1'], 20_000, process.env, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all']);
+    assert.equal(r.code, ExitCode.PREREQUISITES, r.stderr);
+    // Depending on /dev/net/tun's mode the refusal comes from the up-front check or from TUNSETIFF.
+    assert.match(r.stderr, /no read\/write access to \/dev\/net\/tun|cannot open vnopriv0/);
+    assert.match(r.stderr, /fix: .*(chmod 0666|run as root)/);
+  });
+
   test('demo as an unprivileged user exits 3 and says which capability is missing', { skip }, async () => {
     // setpriv drops to nobody with no capabilities, as a user without sudo would run it.
     const r = await runCli(['demo', '--seconds', '1'], 20_000, process.env, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all']);
