@@ -51,7 +51,7 @@ export async function runBridge(o: BridgeOptions, io: CliIO): Promise<number> {
     const offloadA = describeOffload(a.offload);
     const offloadB = describeOffload(b.offload);
     for (const t of tuns) {
-      for (const ev of LOGGED_EVENTS) t.on(ev, (detail: unknown) => log(`${t.name}: ${ev}${formatDetail(detail)}`));
+      for (const ev of LOGGED_EVENTS) t.on(ev, (...args: unknown[]) => log(`${t.name}: ${ev}${formatDetail(args[0])}`));
     }
     // Without an 'error' listener an EventEmitter error would crash the process.
     for (const t of tuns) t.on('error', (err: unknown) => log(`${t.name}: error: ${describeError(err)}`));

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal };
+  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
   const code = await runCli(process.argv.slice(2), io);
   process.exitCode = code;
   // Leave time to flush output; do not wait forever on a handle someone forgot to close.

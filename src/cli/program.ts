@@ -11,11 +11,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { VectunError } from '../errors.js';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes.js';
 
-/** Output streams and environment of one CLI run. */
+/** Output streams and stop signal of one CLI run. */
 export interface CliIO {
   stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(text: string): unknown };
-  env: NodeJS.ProcessEnv;
   /** Aborted on SIGINT/SIGTERM; `reason` is the signal name. */
   signal: AbortSignal;
 }
@@ -216,7 +215,6 @@ export function exitCodeFor(err: unknown): number {
 function packageVersion(): string {
   try {
     // dist/src/cli/program.js -> package.json at the package root
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pkg = require('../../../package.json') as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
   } catch {

@@ -27,7 +27,6 @@ function capture(): Captured {
     io: {
       stdout: { write: (s: string) => (out += s) },
       stderr: { write: (s: string) => (err += s) },
-      env: {},
       signal: new AbortController().signal,
     },
     out: () => out,
