@@ -272,6 +272,27 @@ function negotiate(b: NativeBinding, fds: readonly number[], mode: boolean | 're
 
 const PLAIN: TunOffload = Object.freeze({ vnetHdr: false, csum: false, tso4: false, tso6: false, uso4: false, uso6: false });
 
+/** Events of a {@link Tun} and their listener arguments (documentation; `on` stays EventEmitter's). */
+export interface TunEvents {
+  /** A batch in event mode; views valid until the next batch (pause() to hold them). */
+  packets: [batch: Uint8Array[]];
+  /** The MTU changed (from outside or by setMtu). */
+  mtu: [mtu: number];
+  up: [];
+  down: [];
+  /** The device was deleted; I/O now fails with ERR_TUN_REMOVED. */
+  removed: [];
+  /** The device was moved to another network namespace; I/O continues. */
+  moved: [];
+  /** ERR_TUN_GRO_FALLBACK, once per protocol. */
+  warning: [warning: VectunError];
+  /** A malformed frame was dropped (and counted in stats.readDrops). */
+  drop: [error: VectunError];
+  /** A read failed in event mode. */
+  error: [error: VectunError];
+  close: [];
+}
+
 /**
  * A TUN device. Create with {@link Tun.open} or adopt a descriptor with
  * {@link Tun.fromFd}.
@@ -358,7 +379,7 @@ export class Tun extends EventEmitter {
 
   /**
    * Adopts an open TUN descriptor (e.g. a queue handed to a worker thread,
-   * {@link Tun.queue}); the Tun owns it from now on and closes it. Offloads are
+   * {@link Tun.queue}); once this resolves, the Tun owns it and closes it. Offloads are
    * negotiated only if it was opened with IFF_VNET_HDR (DEV-2).
    */
   static async fromFd(fd: number, options: TunFromFdOptions = {}): Promise<Tun> {

@@ -59,6 +59,7 @@ async function openLinked(options: Parameters<typeof Tun.open>[0] = {}): Promise
   await tun.addAddress('2001:2::1/64');
   await tun.setUp(true);
   await tun.addRoute('198.18.1.0/24'); // routes need the link up (ENETDOWN)
+  await tun.addRoute('2001:2:0:1::/64');
   return tun;
 }
 
