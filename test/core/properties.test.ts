@@ -131,6 +131,8 @@ interface Recipe {
   ttl: number;
   opts: number;
   corrupt: boolean;
+  /** Header damage that must make a candidate a no-op or a non-candidate. */
+  damage: 'none' | 'ipLen' | 'mf' | 'fragOffset' | 'dataOffset' | 'ihl' | 'truncate';
   junk: Uint8Array;
 }
 
@@ -145,6 +147,15 @@ const recipe: fc.Arbitrary<Recipe> = fc.record({
   ttl: fc.constantFrom(64, 64, 64, 64, 64, 63),
   opts: fc.constantFrom(0, 0, 0, 0, 0, 1, 2),
   corrupt: fc.integer({ min: 0, max: 19 }).map((n) => n === 0),
+  damage: fc.constantFrom(
+    ...Array<'none'>(24).fill('none'),
+    'ipLen' as const,
+    'mf' as const,
+    'fragOffset' as const,
+    'dataOffset' as const,
+    'ihl' as const,
+    'truncate' as const,
+  ),
   junk: fc.uint8Array({ minLength: 0, maxLength: 80 }),
 });
 
@@ -189,6 +200,26 @@ function buildBatch(recipes: readonly Recipe[], base: number): Uint8Array[] {
       fill: r.seqIdx,
     });
     if (r.corrupt && p.length > 0) p[p.length - 1] = p[p.length - 1]! ^ 0x01;
+    const iph = v === 4 ? 20 : 40;
+    switch (r.damage) {
+      case 'ipLen':
+        p[v === 4 ? 3 : 5] = p[v === 4 ? 3 : 5]! ^ 0x04;
+        break;
+      case 'mf':
+        if (v === 4) p[6] = p[6]! | 0x20;
+        break;
+      case 'fragOffset':
+        if (v === 4) p[7] = 1;
+        break;
+      case 'dataOffset':
+        if (r.kind.startsWith('tcp')) p[iph + 12] = r.seqIdx % 2 === 0 ? 0x40 : 0xf0;
+        break;
+      case 'ihl':
+        if (v === 4) p[0] = 0x46;
+        break;
+      case 'truncate':
+        return p.subarray(0, Math.min(p.length, 20 + r.seqIdx * 4));
+    }
     return p;
   });
 }
