@@ -38,10 +38,11 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
 
   try {
     const { runE2eBenchmarks } = await import('../bench/e2e.js');
-    const e2e = await raceAbort(runE2eBenchmarks({ seconds: o.seconds, repeats: 1, onProgress: log }), io.signal);
+    const e2e = await raceAbort(runE2eBenchmarks({ seconds: o.seconds, repeats: o.repeats, onProgress: log }), io.signal);
     if (!o.json) {
       io.stdout.write(
-        `single TCP stream A -> B, IPv${e2e.family}, ${e2e.seconds} s per setup, traffic by ` +
+        `single TCP stream A -> B, IPv${e2e.family}, ${e2e.seconds} s per measurement, ` +
+          `${o.repeats === 1 ? 'one measurement per setup' : `median of ${o.repeats} interleaved measurements per setup`}, traffic by ` +
           `${e2e.tool === 'iperf3' ? 'iperf3' : 'the built-in Node transfer (iperf3 not installed)'}\n`,
       );
       io.stdout.write(formatThroughputTable(e2e.runs));

@@ -45,6 +45,8 @@ export interface BenchOptions {
   json: boolean;
   /** Seconds per end-to-end measurement. */
   seconds: number;
+  /** Measurements per setup; the median is shown. */
+  repeats: number;
 }
 
 /** The command implementations; each resolves to an exit code. */
@@ -148,9 +150,12 @@ export function buildProgram(io: CliIO, commands: CliCommands, done: (code: numb
     )
     .option('--json', 'print the results as JSON')
     .addOption(new Option('--seconds <n>', 'duration of each end-to-end measurement').default(5).argParser(intInRange('--seconds', 1, 600)))
+    .addOption(
+      new Option('--repeats <n>', 'end-to-end measurements per setup, interleaved; the median is shown').default(1).argParser(intInRange('--repeats', 1, 20)),
+    )
     .addHelpText('after', `\n${EXIT_CODES_HELP}`)
-    .action(async (o: { json?: boolean; seconds: number }) => {
-      done(await commands.bench({ json: o.json === true, seconds: o.seconds }, io));
+    .action(async (o: { json?: boolean; seconds: number; repeats: number }) => {
+      done(await commands.bench({ json: o.json === true, seconds: o.seconds, repeats: o.repeats }, io));
     });
 
   return program;

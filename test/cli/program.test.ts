@@ -67,7 +67,9 @@ test('bench: --json and --seconds', async () => {
   const { calls, commands } = recorder();
   const c = capture();
   assert.equal(await runCli(['bench', '--json', '--seconds', '3'], c.io, commands), 0);
-  assert.deepEqual(calls.bench[0], { json: true, seconds: 3 });
+  assert.deepEqual(calls.bench[0], { json: true, seconds: 3, repeats: 1 });
+  assert.equal(await runCli(['bench', '--repeats', '3'], c.io, commands), 0);
+  assert.deepEqual(calls.bench[1], { json: false, seconds: 5, repeats: 3 });
 });
 
 test('a command exit code is passed through', async () => {
