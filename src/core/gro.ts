@@ -82,6 +82,19 @@ const SAVE_TH = 18;
 const SAVE = SAVE_IP + SAVE_TH;
 /** vnet header buffers are allocated in blocks of this many. */
 const HEADER_BLOCK = 128;
+// Item slots (see Coalescer#items).
+const STRIDE = 12;
+const I_KIND = 0;
+const I_FLAGS = 1;
+const I_IPH = 2;
+const I_THLEN = 3;
+const I_HEAD = 4; // input index of the head packet
+const I_LAST = 5; // input index of the last packet in vector order
+const I_COUNT = 6; // packets in the write
+const I_OLDER = 7; // next older item of the same flow, -1 = none
+const I_SEQ = 8; // TCP sequence number of the head, as int32
+const I_PAYLOAD = 9; // item.payloadLen
+const I_GSO = 10; // item.gsoSize
 
 /**
  * GRO-IP1: may p join an item headed by h? Both are candidates of one flow,
@@ -143,18 +156,10 @@ export class Coalescer {
   #writeCount = 0;
   #cap = 0;
 
-  // Per write (= per item; GRO-S1), indexed by output position (GRO-O1).
-  #kind = new Uint8Array(0);
-  #flags = new Uint8Array(0);
-  #iph = new Uint8Array(0);
-  #thLen = new Uint8Array(0);
-  #head = new Int32Array(0);
-  #last = new Int32Array(0);
-  #count = new Int32Array(0);
-  #older = new Int32Array(0); // next older item of the same flow, -1 = none
-  #seq = new Uint32Array(0);
-  #payloadLen = new Int32Array(0);
-  #gsoSize = new Int32Array(0);
+  // Per write (= per item; GRO-S1), indexed by output position (GRO-O1):
+  // STRIDE int32 slots at w * STRIDE (one array keeps the hot loop to one
+  // bounds-checked base instead of a dozen typed arrays).
+  #items = new Int32Array(0);
   #saved = new Uint8Array(0);
   #restored = new Uint8Array(0);
   #dirty = new Uint8Array(0); // header buffer holds a GRO-A2/A3 header
@@ -241,22 +246,24 @@ export class Coalescer {
       throw new VectunError('ERR_INVALID_ARG', `write index ${write} is not in the last batch`);
     }
     const packets = this.#packets;
-    const out: Uint8Array[] = [];
-    const head = this.#head[write]!;
-    if (this.#count[write]! > 1 && this.#restored[write] === 0) {
+    const items = this.#items;
+    const base = write * STRIDE;
+    const head = items[base + I_HEAD]!;
+    if (items[base + I_COUNT]! > 1 && this.#restored[write] === 0) {
       this.#restored[write] = 1;
       const h = packets[head]!;
-      const th = this.#iph[write]!;
+      const th = items[base + I_IPH]!;
       const saved = this.#saved;
       const at = write * SAVE;
       for (let k = 0; k < SAVE_IP; k++) h[k] = saved[at + k]!;
-      const thSave = this.#kind[write] === TCP ? SAVE_TH : 8;
+      const thSave = items[base + I_KIND] === TCP ? SAVE_TH : 8;
       for (let k = 0; k < thSave; k++) h[th + k] = saved[at + SAVE_IP + k]!;
       // The saved bytes were taken after GRO set PSH: clear what we set.
       for (let i = head; i !== -1; i = this.#next[i]!) {
         if (this.#pshMark[i] !== 0) packets[i]![th + 13] = packets[i]![th + 13]! & ~TCP_PSH;
       }
     }
+    const out: Uint8Array[] = [];
     for (let i = head; i !== -1; i = this.#next[i]!) out.push(packets[i]!);
     return out;
   }
@@ -265,17 +272,7 @@ export class Coalescer {
     if (n > this.#cap) {
       const cap = Math.max(n, 128, this.#cap * 2);
       this.#cap = cap;
-      this.#kind = new Uint8Array(cap);
-      this.#flags = new Uint8Array(cap);
-      this.#iph = new Uint8Array(cap);
-      this.#thLen = new Uint8Array(cap);
-      this.#head = new Int32Array(cap);
-      this.#last = new Int32Array(cap);
-      this.#count = new Int32Array(cap);
-      this.#older = new Int32Array(cap);
-      this.#seq = new Uint32Array(cap);
-      this.#payloadLen = new Int32Array(cap);
-      this.#gsoSize = new Int32Array(cap);
+      this.#items = new Int32Array(cap * STRIDE);
       this.#next = new Int32Array(cap);
       this.#pshMark = new Uint8Array(cap);
       this.#saved = new Uint8Array(cap * SAVE);
@@ -294,11 +291,12 @@ export class Coalescer {
 
   /** GRO-C3: own write at the arrival position, all-zero header. */
   #noop(i: number): void {
-    const w = this.#writeCount++;
-    this.#kind[w] = NOOP;
-    this.#head[w] = i;
-    this.#last[w] = i;
-    this.#count[w] = 1;
+    const base = this.#writeCount++ * STRIDE;
+    const items = this.#items;
+    items[base + I_KIND] = NOOP;
+    items[base + I_HEAD] = i;
+    items[base + I_LAST] = i;
+    items[base + I_COUNT] = 1;
     this.#next[i] = -1;
   }
 
@@ -315,18 +313,20 @@ export class Coalescer {
     gso: number,
   ): void {
     const w = this.#writeCount++;
-    this.#kind[w] = kind;
-    this.#flags[w] = flags;
-    this.#iph[w] = iph;
-    this.#thLen[w] = thLen;
-    this.#head[w] = i;
-    this.#last[w] = i;
-    this.#count[w] = 1;
-    this.#seq[w] = seq;
-    this.#payloadLen[w] = gso;
-    this.#gsoSize[w] = gso;
+    const base = w * STRIDE;
+    const items = this.#items;
+    items[base + I_KIND] = kind;
+    items[base + I_FLAGS] = flags;
+    items[base + I_IPH] = iph;
+    items[base + I_THLEN] = thLen;
+    items[base + I_HEAD] = i;
+    items[base + I_LAST] = i;
+    items[base + I_COUNT] = 1;
+    items[base + I_OLDER] = flows.newest[flow]!;
+    items[base + I_SEQ] = seq;
+    items[base + I_PAYLOAD] = gso;
+    items[base + I_GSO] = gso;
     this.#next[i] = -1;
-    this.#older[w] = flows.newest[flow]!;
     flows.newest[flow] = w;
   }
 
@@ -359,37 +359,61 @@ export class Coalescer {
     if (tcpFlags !== TCP_FLAGS_ACK && tcpFlags !== TCP_FLAGS_ACK_PSH) return this.#noop(i);
     const gso = len - iph - thLen;
     if (gso === 0) return this.#noop(i);
-    // GRO-T2.
-    const seq = ((p[iph + 4]! << 24) | (p[iph + 5]! << 16) | (p[iph + 6]! << 8) | p[iph + 7]!) >>> 0;
+    // GRO-T2 (seq as int32: all sequence arithmetic is mod 2^32 via | 0).
+    const seq = (p[iph + 4]! << 24) | (p[iph + 5]! << 16) | (p[iph + 6]! << 8) | p[iph + 7]!;
     const psh = tcpFlags === TCP_FLAGS_ACK_PSH;
     const flows = this.#tcpFlows;
     const flow = flows.lookup(p, iph);
     const pseudoBase = flows.pseudoBase[flow]!;
+    const items = this.#items;
     // GRO-T4: newest to oldest. `newer` tracks the link to rewrite on removal.
     let newer = -1;
     let w = flows.newest[flow]!;
     while (w !== -1) {
-      const older = this.#older[w]!;
-      const can = this.#tcpCanCoalesce(p, iph, thLen, seq, psh, gso, w);
+      const base = w * STRIDE;
+      const older = items[base + I_OLDER]!;
+      const can = this.#tcpCanCoalesce(p, iph, thLen, seq, psh, gso, base);
       if (can !== UNAVAILABLE) {
         // GRO-T6: the head is validated only while nothing was merged.
-        if (this.#count[w] === 1 && (this.#flags[w]! & F_HEAD_VALID) === 0) {
-          if (!this.#checksumValid(this.#packets[this.#head[w]!]!, iph, pseudoBase)) {
+        if (items[base + I_COUNT] === 1 && (items[base + I_FLAGS]! & F_HEAD_VALID) === 0) {
+          if (!this.#checksumValid(this.#packets[items[base + I_HEAD]!]!, iph, pseudoBase)) {
             // GRO-T4: drop the item from the table; its write stays (GRO-A6).
             if (newer === -1) flows.newest[flow] = older;
-            else this.#older[newer] = older;
+            else items[newer * STRIDE + I_OLDER] = older;
             w = older;
             continue;
           }
-          this.#flags[w] = this.#flags[w]! | F_HEAD_VALID;
+          items[base + I_FLAGS] = items[base + I_FLAGS]! | F_HEAD_VALID;
         }
         // GRO-T4: p invalid => no-op, not added to the table.
         if (!this.#checksumValid(p, iph, pseudoBase)) return this.#noop(i);
-        if (can === PREPEND) this.#prepend(w, i, seq);
-        else this.#append(w, i, psh);
-        if (gso > this.#gsoSize[w]!) this.#gsoSize[w] = gso;
-        this.#payloadLen[w] = this.#payloadLen[w]! + gso;
-        this.#count[w] = this.#count[w]! + 1;
+        if (can === PREPEND) {
+          // GRO-T6 prepend: p becomes the head; the old head's payload the first fragment.
+          items[base + I_SEQ] = seq;
+          this.#next[i] = items[base + I_HEAD]!;
+          items[base + I_HEAD] = i;
+          if ((items[base + I_FLAGS]! & F_PSH) !== 0) {
+            // D-2: the new head keeps the PSH of the item (the reference drops it, PIT-5).
+            p[iph + 13] = p[iph + 13]! | TCP_PSH;
+            this.#markPsh(i);
+          }
+          items[base + I_GSO] = gso; // max(item.gsoSize, p.gsoSize): GRO-T5.6 ensures p's is not smaller
+        } else {
+          // GRO-T6 append: p's payload becomes the last fragment.
+          this.#next[items[base + I_LAST]!] = i;
+          this.#next[i] = -1;
+          items[base + I_LAST] = i;
+          if (psh) {
+            items[base + I_FLAGS] = items[base + I_FLAGS]! | F_PSH;
+            const head = items[base + I_HEAD]!;
+            const h = this.#packets[head]!;
+            h[iph + 13] = h[iph + 13]! | TCP_PSH; // GRO-T6: OR-ed into the head, in place
+            this.#markPsh(head);
+          }
+          // gsoSize unchanged: GRO-T5.5 ensures p's is not larger.
+        }
+        items[base + I_PAYLOAD] = items[base + I_PAYLOAD]! + gso;
+        items[base + I_COUNT] = items[base + I_COUNT]! + 1;
         return;
       }
       newer = w;
@@ -398,7 +422,7 @@ export class Coalescer {
     this.#newItem(flows, flow, TCP, i, iph, thLen, seq, psh ? F_PSH : 0, gso);
   }
 
-  /** GRO-T5, checks in spec order. */
+  /** GRO-T5 against the item at `base`, checks in spec order. */
   #tcpCanCoalesce(
     p: Uint8Array,
     iph: number,
@@ -406,14 +430,15 @@ export class Coalescer {
     seq: number,
     psh: boolean,
     gso: number,
-    w: number,
+    base: number,
   ): number {
-    const count = this.#count[w]!;
+    const items = this.#items;
+    const count = items[base + I_COUNT]!;
     // GRO-T5.1 / GRO-L2: entries = header + packets.
     if (count + 1 >= GRO_MAX_VECTOR_ENTRIES) return UNAVAILABLE;
     // GRO-T5.2: equal header length and identical option bytes.
-    if (thLen !== this.#thLen[w]) return UNAVAILABLE;
-    const h = this.#packets[this.#head[w]!]!;
+    if (thLen !== items[base + I_THLEN]) return UNAVAILABLE;
+    const h = this.#packets[items[base + I_HEAD]!]!;
     if (thLen > 20) {
       const end = iph + thLen;
       for (let k = iph + 20; k < end; k++) if (p[k] !== h[k]) return UNAVAILABLE;
@@ -421,54 +446,25 @@ export class Coalescer {
     // GRO-T5.3.
     if (!ipHeadersCompatible(p, h, iph === 40)) return UNAVAILABLE;
     // GRO-T5.4 / GRO-L1.
-    const payloadLen = this.#payloadLen[w]!;
+    const payloadLen = items[base + I_PAYLOAD]!;
     if (iph + thLen + payloadLen + gso > GRO_MAX_PACKET) return UNAVAILABLE;
-    const itemSeq = this.#seq[w]!;
-    const itemGso = this.#gsoSize[w]!;
+    const itemSeq = items[base + I_SEQ]!;
+    const itemGso = items[base + I_GSO]!;
     // GRO-T5.5: append (sequence arithmetic mod 2^32).
-    if (seq === ((itemSeq + payloadLen) >>> 0)) {
-      if ((this.#flags[w]! & F_PSH) !== 0) return UNAVAILABLE;
+    if (seq === ((itemSeq + payloadLen) | 0)) {
+      if ((items[base + I_FLAGS]! & F_PSH) !== 0) return UNAVAILABLE;
       if (payloadLen % itemGso !== 0) return UNAVAILABLE; // a short segment ended the item
       if (gso > itemGso) return UNAVAILABLE;
       return APPEND;
     }
     // GRO-T5.6: prepend.
-    if (((seq + gso) >>> 0) === itemSeq) {
+    if (((seq + gso) | 0) === itemSeq) {
       if (psh) return UNAVAILABLE;
       if (gso < itemGso) return UNAVAILABLE;
       if (gso > itemGso && count > 1) return UNAVAILABLE;
       return PREPEND;
     }
     return UNAVAILABLE; // GRO-T5.7
-  }
-
-  /** GRO-T6 prepend: p becomes the head; the old head's payload the first fragment. */
-  #prepend(w: number, i: number, seq: number): void {
-    this.#seq[w] = seq;
-    this.#next[i] = this.#head[w]!;
-    this.#head[w] = i;
-    if ((this.#flags[w]! & F_PSH) !== 0) {
-      // D-2: the new head keeps the PSH of the item (the reference drops it, PIT-5).
-      const p = this.#packets[i]!;
-      const at = this.#iph[w]! + 13;
-      p[at] = p[at]! | TCP_PSH;
-      this.#markPsh(i);
-    }
-  }
-
-  /** GRO-T6 append: p's payload becomes the last fragment. */
-  #append(w: number, i: number, psh: boolean): void {
-    this.#next[this.#last[w]!] = i;
-    this.#next[i] = -1;
-    this.#last[w] = i;
-    if (psh) {
-      this.#flags[w] = this.#flags[w]! | F_PSH;
-      const head = this.#head[w]!;
-      const h = this.#packets[head]!;
-      const at = this.#iph[w]! + 13;
-      h[at] = h[at]! | TCP_PSH; // GRO-T6: OR-ed into the head, in place
-      this.#markPsh(head);
-    }
   }
 
   #markPsh(i: number): void {
@@ -495,10 +491,12 @@ export class Coalescer {
     const pseudoBase = flows.pseudoBase[flow]!;
     // GRO-U2: only the newest item is considered (keeps datagram order).
     if (w !== -1) {
-      const count = this.#count[w]!;
-      const payloadLen = this.#payloadLen[w]!;
-      const itemGso = this.#gsoSize[w]!;
-      const h = this.#packets[this.#head[w]!]!;
+      const items = this.#items;
+      const base = w * STRIDE;
+      const count = items[base + I_COUNT]!;
+      const payloadLen = items[base + I_PAYLOAD]!;
+      const itemGso = items[base + I_GSO]!;
+      const h = this.#packets[items[base + I_HEAD]!]!;
       if (
         count + 1 < GRO_MAX_VECTOR_ENTRIES &&
         ipHeadersCompatible(p, h, iph === 40) &&
@@ -507,21 +505,22 @@ export class Coalescer {
         iph + 8 + payloadLen + gso <= GRO_MAX_PACKET
       ) {
         // GRO-U3.
-        if (count === 1 && (this.#flags[w]! & F_HEAD_VALID) === 0) {
-          if ((this.#flags[w]! & F_CSUM_INVALID) !== 0 || !this.#checksumValid(h, iph, pseudoBase)) {
+        const flags = items[base + I_FLAGS]!;
+        if (count === 1 && (flags & F_HEAD_VALID) === 0) {
+          if ((flags & F_CSUM_INVALID) !== 0 || !this.#checksumValid(h, iph, pseudoBase)) {
             // Item invalid: p starts a new item; the old one stays, never revisited.
             return this.#newItem(flows, flow, UDP, i, iph, 8, 0, 0, gso);
           }
-          this.#flags[w] = this.#flags[w]! | F_HEAD_VALID;
+          items[base + I_FLAGS] = flags | F_HEAD_VALID;
         }
         if (!this.#checksumValid(p, iph, pseudoBase)) {
           return this.#newItem(flows, flow, UDP, i, iph, 8, 0, F_CSUM_INVALID, gso);
         }
-        this.#next[this.#last[w]!] = i;
+        this.#next[items[base + I_LAST]!] = i;
         this.#next[i] = -1;
-        this.#last[w] = i;
-        this.#payloadLen[w] = payloadLen + gso; // gsoSize never changes (GRO-U3)
-        this.#count[w] = count + 1;
+        items[base + I_LAST] = i;
+        items[base + I_PAYLOAD] = payloadLen + gso; // gsoSize never changes (GRO-U3)
+        items[base + I_COUNT] = count + 1;
         return;
       }
     }
@@ -564,9 +563,13 @@ export class Coalescer {
     // Fresh mode: one off-heap block for all headers of this call, zeroed by
     // allocation.
     const freshBlock = fresh ? new ArrayBuffer(writeCount * VNET_HDR_LEN) : undefined;
+    const items = this.#items;
+    const next = this.#next;
     for (let w = 0; w < writeCount; w++) {
-      const count = this.#count[w]!;
-      const head = packets[this.#head[w]!]!;
+      const base = w * STRIDE;
+      const count = items[base + I_COUNT]!;
+      const headIndex = items[base + I_HEAD]!;
+      const head = packets[headIndex]!;
       const hdr =
         freshBlock !== undefined ? new Uint8Array(freshBlock, w * VNET_HDR_LEN, VNET_HDR_LEN) : this.#header(w, count === 1);
       if (count === 1) {
@@ -576,13 +579,13 @@ export class Coalescer {
       } else {
         coalescedWrites++;
         coalescedPackets += count;
-        this.#rewriteHead(w, head, hdr);
-        const hdrLen = this.#iph[w]! + this.#thLen[w]!;
+        this.#rewriteHead(w, base, head, hdr);
+        const hdrLen = items[base + I_IPH]! + items[base + I_THLEN]!;
         const vector = new Array<Uint8Array>(count + 1);
         vector[0] = hdr;
         vector[1] = head;
         let k = 2;
-        for (let i = this.#next[this.#head[w]!]!; i !== -1; i = this.#next[i]!) {
+        for (let i = next[headIndex]!; i !== -1; i = next[i]!) {
           const p = packets[i]!;
           vector[k++] = p.subarray(hdrLen, p.length);
         }
@@ -603,11 +606,12 @@ export class Coalescer {
   }
 
   /** GRO-A2 (TCP) / GRO-A3 (UDP): rewrite the head in place and fill its header. */
-  #rewriteHead(w: number, h: Uint8Array, hdr: Uint8Array): void {
-    const iph = this.#iph[w]!;
-    const tcp = this.#kind[w] === TCP;
-    const thLen = this.#thLen[w]!;
-    const payloadLen = this.#payloadLen[w]!;
+  #rewriteHead(w: number, base: number, h: Uint8Array, hdr: Uint8Array): void {
+    const items = this.#items;
+    const iph = items[base + I_IPH]!;
+    const tcp = items[base + I_KIND] === TCP;
+    const thLen = items[base + I_THLEN]!;
+    const payloadLen = items[base + I_PAYLOAD]!;
     const total = iph + thLen + payloadLen;
     if (!this.#freshMode) {
       this.#restored[w] = 0;
@@ -632,7 +636,7 @@ export class Coalescer {
     hdr[0] = 1; // NEEDS_CSUM
     hdr[1] = tcp ? (iph === 20 ? 1 : 4) : 5; // TCPV4, TCPV6, UDP_L4
     setU16LE(hdr, 2, iph + thLen);
-    setU16LE(hdr, 4, this.#gsoSize[w]!);
+    setU16LE(hdr, 4, items[base + I_GSO]!);
     setU16LE(hdr, 6, iph);
     setU16LE(hdr, 8, tcp ? 16 : 6);
   }
