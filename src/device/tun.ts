@@ -19,7 +19,7 @@ import { segmentInto } from '../core/gso.js';
 import { Coalescer } from '../core/gro.js';
 import { GSO_NONE, GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
 import {
-  EAGAIN, EBADFD, EINTR, EINVAL, ENOENT, ENODEV, POLL_READABLE, POLL_WRITABLE,
+  EACCES, EAGAIN, EBADFD, EINTR, EINVAL, ENOENT, ENODEV, POLL_READABLE, POLL_WRITABLE,
   loadBinding, syscallError, type NativeBinding, type PollHandle,
 } from './native.js';
 import {
@@ -1008,13 +1008,16 @@ function errnoKey(err: VectunError): string {
   return /failed: (\S+)/.exec(err.message)?.[1] ?? `errno ${err.errno}`;
 }
 
+/** tunOpen does open() then TUNSETIFF; these errnos can only come from the open. */
+const OPEN_ERRNOS = new Set([ENOENT, ENODEV, EACCES, 23 /* ENFILE */, 24 /* EMFILE */]);
+
 function openError(result: number): VectunError {
   if (result === -ENOENT || result === -ENODEV) {
     return new VectunError('ERR_TUN_UNAVAILABLE', '/dev/net/tun is not available (is the tun module loaded?)', {
       errno: -result, syscall: 'open',
     });
   }
-  return syscallError(result, 'ioctl', 'TUNSETIFF');
+  return OPEN_ERRNOS.has(-result) ? syscallError(result, 'open', '/dev/net/tun') : syscallError(result, 'ioctl', 'TUNSETIFF');
 }
 
 function ioctlOrThrow(b: NativeBinding, fd: number, request: 'TUNSETPERSIST' | 'TUNSETOWNER' | 'TUNSETGROUP', value: number): void {
