@@ -131,7 +131,9 @@ let freshCoalescer: (options: CoalescerOptions) => Coalescer;
  *
  * Reuses its flow tables, per-item arrays and vnet header buffers across
  * calls: a {@link WriteList} (its arrays and header buffers) is valid until the
- * next `coalesce` call on the same instance. Not reentrant.
+ * next `coalesce` call on the same instance, and the instance keeps a
+ * reference to the last batch until then (for {@link Coalescer.uncoalesced}).
+ * Not reentrant.
  */
 export class Coalescer {
   /** TCP GRO switch (DEV-6); read at each `coalesce` call. */
