@@ -711,6 +711,11 @@ export class Tun extends EventEmitter {
       await this.#writeLists(packets.map((p) => [p]), null, input, result);
       return result;
     }
+    if (!s.gro.tcp && !s.gro.udp) {
+      // GRO-A6: every packet alone behind an all-zero header; no coalescing pass needed.
+      await this.#writeLists(packets.map((p) => [ZERO_HDR, p]), null, input, result);
+      return result;
+    }
     c.tcp = s.gro.tcp;
     c.udp = s.gro.udp;
     const list = c.coalesce(packets);

@@ -461,3 +461,13 @@ test('persist, owner and group are set with their ioctls on the first queue', as
   await tun.close();
   await assert.rejects(Tun.open({ binding: new FakeBinding(), owner: -1 }), /options\.owner/);
 });
+
+test('GRO off for both protocols: one writev per packet behind an all-zero header (GRO-A6, DEV-6)', async () => {
+  const { tun, fake } = await openFake();
+  tun.setGro({ tcp: false, udp: false });
+  const packets = [tcp(1), tcp(101), udp(), udp()];
+  const r = await tun.write(packets);
+  assert.deepEqual(fake.written, packets.map((p) => [new Uint8Array(10), p]));
+  assert.deepEqual([r.packets, r.writes], [4, 4]);
+  await tun.close();
+});
