@@ -12,15 +12,16 @@
  * the cores), else from the lab's Node TCP workers; the result says which.
  *
  * Used by `bench/run.ts` (`npm run bench`) and `vectun bench`; runnable alone:
- * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--json]`.
+ * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--passthrough] [--json]`.
  * @module
  */
 import { execFileSync } from 'node:child_process';
 import { Session } from 'node:inspector';
-import { bridge, type BridgeHandle } from '../device/bridge.js';
+import { bridge } from '../device/bridge.js';
+import { EAGAIN, loadBinding, POLL_READABLE, type NativeBinding, type PollHandle } from '../device/native.js';
 import { VectunError } from '../errors.js';
 import { checkLabPrerequisites, type Netns } from '../lab/netns.js';
-import { createTunTopology, createVethTopology, type Topology } from '../lab/topology.js';
+import { createTopologyAround, createTunTopology, createVethTopology, labDeviceName, type Topology } from '../lab/topology.js';
 import { tcpTransfer } from '../lab/traffic.js';
 
 /** Options of {@link runE2eBenchmarks}. */
@@ -35,6 +36,8 @@ export interface E2eBenchOptions {
   family?: 4 | 6;
   /** Called with a line of progress text per measurement. */
   onProgress?: (line: string) => void;
+  /** Also measure the `addon-passthrough` ceiling (see {@link E2eSetup}). */
+  passthrough?: boolean;
   /** Stops between measurements (namespaces and devices are still removed); rejects with the abort reason. */
   signal?: AbortSignal;
   /**
@@ -54,14 +57,18 @@ export interface E2eProfile {
   top: Array<{ fn: string; share: number }>;
 }
 
-/** The three setups measured. */
-export type E2eSetup = 'veth' | 'vectun-offload' | 'vectun-no-offload';
+/**
+ * The setups measured; `addon-passthrough` only with `passthrough: true`: the
+ * ceiling of a frame-level bridge (raw virtio-net frames moved fd to fd by the
+ * addon, no split, no coalesce, no Tun class).
+ */
+export type E2eSetup = 'veth' | 'vectun-offload' | 'vectun-no-offload' | 'addon-passthrough';
 
 /** Forwarder counters of one vectun setup, summed over its measurements. */
 export interface E2eForwarderStats {
-  /** Segments per read batch (GSO split output). */
+  /** Segments per read batch (GSO split output; passthrough: frames per batch). */
   packetsPerRead: number;
-  /** Packets per writev (GRO coalescing). */
+  /** Packets per writev (GRO coalescing; passthrough: 1 frame). */
   packetsPerWrite: number;
   /** Packets not accepted by the destination device. */
   drops: number;
@@ -219,6 +226,93 @@ function stageOf(key: string): string {
   return 'other';
 }
 
+/** What a measured setup's forwarder reports (cumulative). */
+interface ForwarderCounters {
+  bytes: number;
+  packetsPerRead: number;
+  packetsPerWrite: number;
+  drops: number;
+}
+
+// DEV-1 flags and DEV-3 offloads (TUN_F_CSUM|TSO4|TSO6|USO4|USO6), set directly on the fd.
+const IFF_TUN_NO_PI_VNET_HDR = 0x0001 | 0x1000 | 0x4000;
+const TUN_F_OFFLOADS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40;
+const FRAME_SLOT = 10 + 65535; // DEV-9
+const FRAME_BATCH = 128;
+
+/**
+ * Ceiling probe: two TUNs whose raw virtio-net frames (super-packets with
+ * their headers) are moved fd to fd by the addon alone, both ways. Frames a
+ * full queue refuses (EAGAIN) are dropped and counted; TCP recovers.
+ */
+async function createPassthrough(): Promise<{ topo: Topology; counters: () => ForwarderCounters }> {
+  const b = loadBinding();
+  const fds: number[] = [];
+  const polls: PollHandle[] = [];
+  const c = { bytes: 0, frames: 0, reads: 0, drops: 0 };
+  const release = async (): Promise<void> => {
+    for (const p of polls.splice(0)) b.pollClose(p);
+    for (const fd of fds.splice(0)) b.close(fd);
+  };
+  const open = (name: string): number => {
+    const fd = b.tunOpen(name, IFF_TUN_NO_PI_VNET_HDR);
+    if (fd < 0) throw new VectunError('ERR_TUN_SYSCALL', `passthrough: TUNSETIFF ${name} failed (${fd})`);
+    fds.push(fd);
+    const r = b.tunIoctl(fd, 'TUNSETOFFLOAD', TUN_F_OFFLOADS);
+    if (r < 0) throw new VectunError('ERR_TUN_OFFLOAD_UNAVAILABLE', `passthrough: TUNSETOFFLOAD failed (${r})`);
+    return fd;
+  };
+  const nameA = labDeviceName('a');
+  const nameB = labDeviceName('b');
+  try {
+    const fdA = open(nameA);
+    const fdB = open(nameB);
+    forwardFrames(b, fdA, fdB, c, polls);
+    forwardFrames(b, fdB, fdA, c, polls);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const topo = await createTopologyAround(nameA, nameB, release);
+  return {
+    topo,
+    counters: () => ({ bytes: c.bytes, packetsPerRead: c.reads ? c.frames / c.reads : 0, packetsPerWrite: 1, drops: c.drops }),
+  };
+}
+
+function forwardFrames(b: NativeBinding, src: number, dst: number, c: { bytes: number; frames: number; reads: number; drops: number }, polls: PollHandle[]): void {
+  const arena = new Uint8Array(FRAME_SLOT * FRAME_BATCH);
+  const lengths = new Int32Array(FRAME_BATCH);
+  const results = new Int32Array(FRAME_BATCH);
+  const drain = (): void => {
+    // Bounded: at most 64 batches per readiness event, then back to the event loop.
+    for (let round = 0; round < 64; round++) {
+      const n = b.readBatch(src, arena, FRAME_SLOT, FRAME_BATCH, lengths);
+      if (n <= 0) return; // -EAGAIN: wait for the next event; other errors end with the fd
+      const lists: Uint8Array[][] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        lists[i] = [arena.subarray(i * FRAME_SLOT, i * FRAME_SLOT + lengths[i]!)];
+        c.bytes += lengths[i]!;
+      }
+      c.frames += n;
+      c.reads++;
+      for (let at = 0; at < n; ) {
+        const stop = b.writeLists(dst, lists, at, results);
+        if (stop >= n) break;
+        if (results[stop] !== -EAGAIN) return; // EBADFD: the device is gone
+        c.drops++;
+        at = stop + 1;
+      }
+    }
+  };
+  const poll = b.pollCreate(src, (status) => {
+    if (status >= 0) drain();
+  });
+  if (typeof poll === 'number') throw new VectunError('ERR_TUN_SYSCALL', `passthrough: poll failed (${poll})`);
+  polls.push(poll);
+  b.pollSet(poll, POLL_READABLE);
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -226,7 +320,7 @@ const median = (xs: number[]): number => {
 };
 
 /**
- * Measures the three setups and returns Gbit/s and ratios.
+ * Measures the setups and returns Gbit/s and ratios.
  * @throws VectunError when the lab prerequisites are missing (root, `ip`,
  *   `/dev/net/tun`), or `tool: 'iperf3'` is asked for but not installed.
  */
@@ -243,17 +337,31 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
   const tool = iperf ? 'iperf3' : 'node';
 
   const topologies: Topology[] = [];
-  const bridges: BridgeHandle[] = [];
+  const stops: Array<() => Promise<void>> = [];
   try {
     const veth = await createVethTopology();
     topologies.push(veth);
-    const setups: Array<{ setup: E2eSetup; topo: Topology; fwd?: BridgeHandle }> = [{ setup: 'veth', topo: veth }];
+    const setups: Array<{ setup: E2eSetup; topo: Topology; counters?: () => ForwarderCounters }> = [{ setup: 'veth', topo: veth }];
     for (const offload of [true, false]) {
       const topo = await createTunTopology({ offload });
       topologies.push(topo);
       const fwd = bridge(topo.tunA, topo.tunB);
-      bridges.push(fwd);
-      setups.push({ setup: offload ? 'vectun-offload' : 'vectun-no-offload', topo, fwd });
+      stops.push(() => fwd.stop());
+      const counters = (): ForwarderCounters => {
+        const { aToB, bToA } = fwd.stats;
+        return {
+          bytes: aToB.bytes + bToA.bytes,
+          packetsPerRead: aToB.packetsPerRead,
+          packetsPerWrite: aToB.packetsPerWrite,
+          drops: aToB.drops + bToA.drops,
+        };
+      };
+      setups.push({ setup: offload ? 'vectun-offload' : 'vectun-no-offload', topo, counters });
+    }
+    if (options.passthrough === true) {
+      const p = await createPassthrough();
+      topologies.push(p.topo);
+      setups.push({ setup: 'addon-passthrough', topo: p.topo, counters: p.counters });
     }
 
     const profiler = options.profile === true ? new Profiler() : undefined;
@@ -281,14 +389,13 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
     const runs: E2eBenchRun[] = setups.map((s) => {
       const xs = samples.get(s.setup)!;
       const run: E2eBenchRun = { setup: s.setup, gbitPerSecond: median(xs), samples: xs };
-      if (s.fwd) {
-        const st = s.fwd.stats;
-        const bytes = st.aToB.bytes + st.bToA.bytes;
+      if (s.counters) {
+        const { bytes, packetsPerRead, packetsPerWrite, drops } = s.counters();
         const acc = cpu.get(s.setup)!;
         run.forwarder = {
-          packetsPerRead: st.aToB.packetsPerRead,
-          packetsPerWrite: st.aToB.packetsPerWrite,
-          drops: st.aToB.drops + st.bToA.drops,
+          packetsPerRead,
+          packetsPerWrite,
+          drops,
           cpuMsPerGiB: bytes > 0 ? acc.cpuMs / (bytes / 2 ** 30) : 0,
           cpuShare: acc.wallMs > 0 ? acc.cpuMs / acc.wallMs : 0,
         };
@@ -314,7 +421,7 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
     return result;
   } finally {
     // Stop before removing (so closes are not errors), wait after: closing settles pending I/O.
-    const stopping = bridges.map((b) => b.stop());
+    const stopping = stops.map((stop) => stop());
     for (const t of topologies.reverse()) await t.remove().catch(() => undefined);
     await Promise.all(stopping);
   }
@@ -349,6 +456,7 @@ function parseArgs(argv: string[]): E2eBenchOptions & { json: boolean } {
     const v = argv[i + 1];
     if (a === '--json') o.json = true;
     else if (a === '--profile') o.profile = true;
+    else if (a === '--passthrough') o.passthrough = true;
     else if (a === '--seconds' && v !== undefined) (o.seconds = Number(v)), i++;
     else if (a === '--repeats' && v !== undefined) (o.repeats = Number(v)), i++;
     else if (a === '--family' && (v === '4' || v === '6')) (o.family = Number(v) as 4 | 6), i++;

@@ -114,39 +114,68 @@ export async function createVethTopology(options: TopologyOptions = {}): Promise
 }
 
 /**
- * Namespaces A and B, each with one vectun TUN opened by this process. The
- * caller forwards between `tunA` and `tunB` (e.g. with `bridge`).
+ * Namespaces A and B around two links of this namespace, e.g. TUN devices this
+ * process opened: moves `devA` into A and `devB` into B and gives them the
+ * standard addresses and routes. `release` (close the devices) runs before
+ * the namespaces go, in `remove()` and when building fails.
  */
-export async function createTunTopology(options: TunTopologyOptions = {}): Promise<TunTopology> {
+export async function createTopologyAround(
+  devA: string,
+  devB: string,
+  release: () => Promise<void>,
+  options: TopologyOptions = {},
+): Promise<Topology> {
   const mtu = options.mtu ?? 1500;
   const created: Netns[] = [];
-  const tuns: Tun[] = [];
+  let released = false;
   const remove = async (): Promise<void> => {
-    // Close the devices first so no read is left waiting on a vanished link.
-    for (const t of tuns.splice(0)) await t.close().catch(() => undefined);
+    // Devices first, so no read is left waiting on a vanished link.
+    if (!released) {
+      released = true;
+      await release().catch(() => undefined);
+    }
     for (const ns of created.splice(0)) await ns.remove();
   };
-  // Loaded here so the veth baseline works without the native addon.
-  const { Tun } = await import('../device/tun.js');
   return buildOrUndo(remove, async () => {
     const nsA = await createNetns('a');
     created.push(nsA);
     const nsB = await createNetns('b');
     created.push(nsB);
-    const open = (side: 'a' | 'b'): Promise<Tun> =>
-      Tun.open({
-        name: devName(side, 'vt'),
-        offload: options.offload ?? true,
-        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-      });
-    const tunA = await open('a');
-    tuns.push(tunA);
-    const tunB = await open('b');
-    tuns.push(tunB);
-    await moveLink(tunA.name, nsA);
-    await moveLink(tunB.name, nsB);
-    const a = await configure(nsA, tunA.name, LAB.a, LAB.b, mtu);
-    const b = await configure(nsB, tunB.name, LAB.b, LAB.a, mtu);
-    return { a, b, tunA, tunB, remove };
+    await moveLink(devA, nsA);
+    await moveLink(devB, nsB);
+    const a = await configure(nsA, devA, LAB.a, LAB.b, mtu);
+    const b = await configure(nsB, devB, LAB.b, LAB.a, mtu);
+    return { a, b, remove };
   });
+}
+
+/** A fresh interface name for a device this process creates (<= 15 bytes, unique per host). */
+export function labDeviceName(side: 'a' | 'b'): string {
+  return devName(side, 'vt');
+}
+
+/**
+ * Namespaces A and B, each with one vectun TUN opened by this process. The
+ * caller forwards between `tunA` and `tunB` (e.g. with `bridge`).
+ */
+export async function createTunTopology(options: TunTopologyOptions = {}): Promise<TunTopology> {
+  // Loaded here so the veth baseline works without the native addon.
+  const { Tun } = await import('../device/tun.js');
+  const tuns: Tun[] = [];
+  const close = async (): Promise<void> => {
+    for (const t of tuns.splice(0)) await t.close().catch(() => undefined);
+  };
+  const open = (side: 'a' | 'b'): Promise<Tun> =>
+    Tun.open({
+      name: labDeviceName(side),
+      offload: options.offload ?? true,
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    });
+  const [tunA, tunB] = await buildOrUndo(close, async () => {
+    tuns.push(await open('a'));
+    tuns.push(await open('b'));
+    return tuns.slice() as [Tun, Tun];
+  });
+  const topo = await createTopologyAround(tunA.name, tunB.name, close, options);
+  return { ...topo, tunA, tunB };
 }
