@@ -63,9 +63,10 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
     }
     return ExitCode.OK;
   } catch (err) {
-    if (err instanceof Interrupted) {
-      io.stderr.write(`\nvectun bench: ${err.message}; namespaces and devices removed\n`);
-      return err.exitCode;
+    const stop = err instanceof Interrupted ? err : io.signal.aborted ? new Interrupted(String(io.signal.reason)) : undefined;
+    if (stop !== undefined) {
+      io.stderr.write(`\nvectun bench: ${stop.message}; namespaces and devices removed\n`);
+      return stop.exitCode;
     }
     throw err;
   }

@@ -38,9 +38,11 @@ export async function runDemo(o: DemoOptions, io: CliIO): Promise<number> {
   try {
     for (const offload of plan) runs.push(await oneRun(offload, o, io));
   } catch (err) {
-    if (err instanceof Interrupted) {
-      io.stderr.write(`\nvectun demo: ${err.message}; namespaces and devices removed\n`);
-      return err.exitCode;
+    // A signal during setup surfaces as whatever step it broke (the lab removes namespaces at once).
+    const stop = err instanceof Interrupted ? err : io.signal.aborted ? new Interrupted(String(io.signal.reason)) : undefined;
+    if (stop !== undefined) {
+      io.stderr.write(`\nvectun demo: ${stop.message}; namespaces and devices removed\n`);
+      return stop.exitCode;
     }
     throw err;
   }
@@ -70,8 +72,13 @@ async function oneRun(offload: boolean, o: DemoOptions, io: CliIO): Promise<Demo
       `\n[${label}] ${topo.a.ns.name} (${topo.a.dev}) <-> this process <-> ${topo.b.ns.name} (${topo.b.dev}); offload negotiated: ${negotiated}\n`,
     );
 
+    // A failed bridge direction ends the run at once instead of letting the transfer time out.
+    let bridgeFailed: (err: Error) => void = () => undefined;
+    const failure = new Promise<never>((_, reject) => (bridgeFailed = reject));
+    failure.catch(() => undefined);
     const onError = (err: Error, direction: string): void => {
       io.stderr.write(`\nvectun demo: bridge ${direction} stopped: ${err.message}\n`);
+      bridgeFailed(err);
     };
     handle = bridge(topo.tunA, topo.tunB, { onError });
     const stats = handle.stats;
@@ -110,7 +117,7 @@ async function oneRun(offload: boolean, o: DemoOptions, io: CliIO): Promise<Demo
       timeoutMs: o.seconds * 1000 + 30_000,
       onProgress,
     });
-    const result = await raceAbort(transfer, io.signal);
+    const result = await Promise.race([raceAbort(transfer, io.signal), failure]);
     progress.done();
     if (handle.error !== undefined) io.stderr.write(`vectun demo: the bridge reported: ${handle.error.message}\n`);
 

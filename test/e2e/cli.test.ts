@@ -226,6 +226,32 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
   });
 });
 
+describe('vectun bench', { skip, timeout: 240_000 }, () => {
+  test('--json: three setups measured in one run, ratios, core micro benchmarks, machine facts', async () => {
+    const r = await runCli(['bench', '--seconds', '1', '--json'], 200_000);
+    assert.equal(r.code, ExitCode.OK, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      machine: { cpus: number; kernel: string; node: string };
+      e2e: { tool: string; runs: { setup: string; gbitPerSecond: number; forwarder?: { packetsPerWrite: number } }[]; offloadVsVeth: number };
+      core: { workload: string; usPerBatch: number; outputs: number }[];
+    };
+    assert.equal(out.machine.node, process.version);
+    assert.ok(out.machine.cpus >= 1);
+    assert.match(out.e2e.tool, /^(iperf3|node)$/);
+    assert.deepEqual(
+      out.e2e.runs.map((x) => x.setup),
+      ['veth', 'vectun-offload', 'vectun-no-offload'],
+    );
+    for (const run of out.e2e.runs) assert.ok(run.gbitPerSecond > 0, `${run.setup} moved data`);
+    // Coalescing is what offload buys: several packets per writev with offload, one without.
+    assert.ok(out.e2e.runs[1]!.forwarder!.packetsPerWrite > 2, 'offload coalesces');
+    assert.equal(out.e2e.runs[2]!.forwarder!.packetsPerWrite, 1, 'no offload, one packet per write');
+    assert.ok(Number.isFinite(out.e2e.offloadVsVeth) && out.e2e.offloadVsVeth > 0);
+    assert.deepEqual([...new Set(out.core.map((x) => x.workload))], ['a', 'b', 'c', 'd', 'e', 'f']);
+    for (const c of out.core) assert.ok(c.usPerBatch > 0 && c.outputs > 0, `core ${c.workload}`);
+  });
+});
+
 describe('vectun bridge when a device is deleted', { skip, timeout: 60_000 }, () => {
   test('exits 1 with ERR_TUN_REMOVED, still printing the statistics', async () => {
     const ifA = `vdel${process.pid % 100000}a`;
