@@ -471,3 +471,24 @@ test('GRO off for both protocols: one writev per packet behind an all-zero heade
   assert.deepEqual([r.packets, r.writes], [4, 4]);
   await tun.close();
 });
+
+test('D-5: a frame that no longer fits the output area waits for the next read, whole', async () => {
+  const { tun, fake } = await openFake(undefined, { batchSize: 3 });
+  // gso_size 1: 40000 one-byte segments of 41 bytes each (1.64 MB) per frame; three exceed the 4 MiB output area.
+  const big = frame(
+    { needsCsum: true, gsoType: GSO_TCPV4, hdrLen: 40, gsoSize: 1, csumStart: 20, csumOffset: 16 },
+    tcp(1, 40000),
+  );
+  fake.frames.push(big, big, big);
+  const first = await tun.read();
+  assert.equal(first.length, 80000);
+  assert.equal(fake.readCalls, 1);
+  const second = await tun.read();
+  assert.equal(second.length, 40000, 'every segment of the third frame (D-5)');
+  assert.equal(fake.readCalls, 1, 'served from the read arena without draining again');
+  assert.equal(second[39999]!.length, 41);
+  const s = tun.stats;
+  assert.deepEqual([s.frames, s.superPackets, s.segments, s.reads], [3, 3, 120000, 2]);
+  assert.deepEqual(s.readDrops, {});
+  await tun.close();
+});
