@@ -38,7 +38,7 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
 
   try {
     const { runE2eBenchmarks } = await import('../bench/e2e.js');
-    const e2e = await raceAbort(runE2eBenchmarks({ seconds: o.seconds, repeats: o.repeats, onProgress: log }), io.signal);
+    const e2e = await raceAbort(runE2eBenchmarks({ seconds: o.seconds, repeats: o.repeats, onProgress: log, signal: io.signal }), io.signal);
     if (!o.json) {
       io.stdout.write(
         `single TCP stream A -> B, IPv${e2e.family}, ${e2e.seconds} s per measurement, ` +
