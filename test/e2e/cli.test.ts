@@ -4,10 +4,12 @@
  * - `vectun demo --seconds 2` (and `--ipv6 --no-offload`) prints a verified
  *   transfer, the summary table and, with offload, the comparison; leaves no
  *   namespace behind;
- * - `vectun bridge ifA ifB --json` between two namespaces carries a
- *   sha256-verified TCP transfer over IPv4 and IPv6, keeps forwarding after the
- *   devices are brought down and up and their MTU changed, and prints its
- *   statistics on SIGINT;
+ * - `vectun bridge ifA ifB --json` (attaching to a persistent ifA; with 1 and
+ *   2 queues) between two namespaces carries a sha256-verified TCP transfer
+ *   over IPv4 and IPv6, keeps forwarding after the devices are moved,
+ *   addressed, brought down and up and their MTU changed, prints its
+ *   statistics on SIGINT/SIGTERM, and exits 1 when a device is deleted;
+ * - `vectun bench --json` measures the three setups and the core;
  * - prerequisite and usage errors exit with their documented codes.
  *
  * Needs root: skips with the reason when unprivileged, fails under `CI`.
@@ -128,9 +130,12 @@ describe('vectun demo', { skip, timeout: 240_000 }, () => {
 
 for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${queues} queue(s)`, { skip, timeout: 240_000 }, () => {
   const namespaces: Netns[] = [];
+  const leftovers: string[] = [];
   let child: ChildProcess | undefined;
   after(async () => {
     child?.kill('SIGKILL');
+    // A persistent device not yet moved into a namespace would outlive the test.
+    for (const dev of leftovers) await ipHere(['link', 'del', 'dev', dev]).catch(() => undefined);
     for (const ns of namespaces) await ns.remove();
     assert.deepEqual(liveNetns(), []);
   });
@@ -138,6 +143,12 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
   test('sha256-verified TCP over IPv4 and IPv6, across down/up and MTU changes; stats as JSON on SIGINT', async () => {
     const ifA = `vcli${process.pid % 100000}q${queues}a`;
     const ifB = `vcli${process.pid % 100000}q${queues}b`;
+    // With one queue, ifA exists beforehand as a persistent device: the bridge attaches to it.
+    const persistent = queues === 1;
+    if (persistent) {
+      await ipHere(['tuntap', 'add', 'dev', ifA, 'mode', 'tun', 'vnet_hdr']);
+      leftovers.push(ifA);
+    }
     child = spawn(process.execPath, [MAIN, 'bridge', ifA, ifB, '--json', '--queues', String(queues)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -207,6 +218,10 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
     const code = await exited;
     clearTimeout(timer);
     assert.equal(code, ExitCode.OK, stderr);
+    // The device it created vanished with its descriptor; the persistent one it attached to stays.
+    await assert.rejects(nsB.ip(['link', 'show', 'dev', ifB]), `${ifB} removed on exit`);
+    if (persistent) await nsA.ip(['link', 'show', 'dev', ifA]);
+    else await assert.rejects(nsA.ip(['link', 'show', 'dev', ifA]));
     const stats = JSON.parse(stdout) as {
       devices: { name: string; offload: string }[];
       aToB: { packets: number; bytes: number; written: number; drops: number };
