@@ -47,7 +47,7 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
       );
       io.stdout.write(formatThroughputTable(e2e.runs));
       io.stdout.write(
-        `offload / veth: ${e2e.offloadVsVeth.toFixed(2)}   offload / no offload: ${e2e.offloadVsNoOffload.toFixed(2)}\n\n`,
+        `same-repeat ratios (median): offload / veth ${e2e.offloadVsVeth.toFixed(2)}, offload / no offload ${e2e.offloadVsNoOffload.toFixed(2)}\n\n`,
       );
     }
 

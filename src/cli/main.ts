@@ -23,6 +23,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // `vectun bench | head`: a closed pipe must not crash the command before it has cleaned up.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
 
   const io: CliIO = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
   const code = await runCli(process.argv.slice(2), io);
