@@ -26,8 +26,8 @@ function positiveInt(name: string, fallback: number): number {
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',') as WorkloadId[] | undefined;
 const results = runCoreBenchmarks({
-  batches: positiveInt('--batches', 300),
-  repeats: positiveInt('--repeats', 5),
+  batches: positiveInt('--batches', 1000),
+  repeats: positiveInt('--repeats', 7),
   ...(only ? { workloads: only } : {}),
   onProgress: json ? undefined : (l) => process.stderr.write(`  ${l}\n`),
 });

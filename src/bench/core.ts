@@ -48,9 +48,9 @@ export interface CoreBenchOptions {
   workloads?: readonly WorkloadId[];
   /** Memory kinds; default plain and arena (+ arena2 for e and f). */
   memory?: readonly MemoryKind[];
-  /** Timed batches per repeat; default 300. */
+  /** Timed batches per repeat; default 1000. */
   batches?: number;
-  /** Repeats; the median repeat is reported. Default 5. */
+  /** Repeats; the median repeat is reported. Default 7. */
   repeats?: number;
   onProgress?: (line: string) => void;
 }
@@ -206,8 +206,8 @@ function intoArena(packets: readonly Uint8Array[], extra = 0): { arena: Arena; v
 export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResult[] {
   const ids = options.workloads ?? (['a', 'b', 'c', 'd', 'e', 'f'] as const);
   const kinds = options.memory ?? (['plain', 'arena', 'arena2'] as const);
-  const batches = options.batches ?? 300;
-  const repeats = options.repeats ?? 5;
+  const batches = options.batches ?? 1000;
+  const repeats = options.repeats ?? 7;
   const results: CoreBenchResult[] = [];
 
   for (const id of ids) {

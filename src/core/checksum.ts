@@ -19,9 +19,14 @@ const SHORT_RUN = 64;
 const SCRATCH_BYTES = 65536 + 64;
 
 let scratch: Arena | undefined;
-// One-entry cache: consecutive sums nearly always hit the same buffer.
+// Two-entry cache of arena buffers: consecutive sums nearly always hit the
+// buffer of the previous call, and the device alternates between two arenas
+// (read frames, split output). Holds the last two arenas alive, which are
+// long-lived anyway.
 let lastBuffer: ArrayBufferLike | undefined;
 let lastSum: WasmSum | undefined;
+let prevBuffer: ArrayBufferLike | undefined;
+let prevSum: WasmSum | undefined;
 
 /** Folds a 32-bit-or-wider sum to 16 bits with end-around carry. */
 export function fold(sum: number): number {
@@ -45,7 +50,7 @@ function sumShort(data: Uint8Array, start: number, end: number, initial: number)
  *
  * Hot path (called once per packet in GRO batches): a view on the arena of
  * the previous call costs one `.buffer` comparison on top of the WebAssembly
- * call. Code that knows its arena and offsets can call {@link Arena.sum}
+ * call (the arena before that, two). Code that knows its arena and offsets can call {@link Arena.sum}
  * directly and skip even that.
  */
 export function checksumSum(data: Uint8Array, start: number, end: number, initial: number): number {
@@ -62,8 +67,18 @@ function checksumSumSlow(
   initial: number,
 ): number {
   const n = end - start;
+  if (buffer === prevBuffer) {
+    const s = prevSum!;
+    prevBuffer = lastBuffer;
+    prevSum = lastSum;
+    lastBuffer = buffer;
+    lastSum = s;
+    return s(data.byteOffset + start, n, initial);
+  }
   const arena = arenaOf(buffer);
   if (arena !== undefined) {
+    prevBuffer = lastBuffer;
+    prevSum = lastSum;
     lastBuffer = buffer;
     lastSum = arena.sum;
     return arena.sum(data.byteOffset + start, n, initial);

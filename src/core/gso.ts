@@ -11,10 +11,13 @@
  * zeros exactly as the spec requires, and restore them before returning:
  * callers never observe a mutated frame.
  *
- * Speed: when the frame and the output area live in the same {@link Arena},
- * each payload is copied and summed in one WebAssembly pass (`copySum`), the
- * device's path. Otherwise payloads are copied with `TypedArray#set` and summed
- * where they land. No per-segment allocation other than the returned views.
+ * Speed: well-formed frames (the kernel's) build every segment's headers from
+ * one template with incrementally updated checksums. When the frame and the
+ * output area live in the same {@link Arena}, each payload is copied and
+ * summed in one WebAssembly pass (`copySum`) and the returned view is the only
+ * allocation per segment. Otherwise payloads are copied with `TypedArray#set`
+ * and summed in place wherever WebAssembly can read them. `segment` copies the
+ * frame into a scratch arena to take the fused path and its result out once.
  * @module
  */
 import { VectunError, packetError } from '../errors.js';
@@ -146,9 +149,15 @@ export function segmentInto(frame: Uint8Array, out: Uint8Array, packets: Uint8Ar
 }
 
 /**
- * Splits one frame into plain IP packets (issue #3 signature). The packets
- * are views on one freshly allocated buffer owned by the caller; `frame` is
- * not modified.
+ * Splits one frame into plain IP packets (issue #3 signature). `frame` is not
+ * modified.
+ *
+ * The packets are views on memory owned by vectun's output pool: 2 MiB
+ * `ArrayBuffer`s, bump-allocated and never reused, so a packet stays valid
+ * for as long as the caller holds it (and keeps its 2 MiB block alive). The
+ * frame is split in a scratch arena (fused copy + checksum) and the result
+ * copied into the pool once; one 64 KiB allocation per call instead made this
+ * path 3x slower (allocation and the garbage collection it triggers).
  * @throws VectunError as {@link segmentInto}; `ERR_OUTPUT_TOO_SMALL` only if
  *   the segments would exceed {@link SEGMENT_OUTPUT_LIMIT} bytes.
  */
@@ -158,36 +167,43 @@ export function segment(frame: Uint8Array): Uint8Array[] {
   if (needed > SEGMENT_OUTPUT_LIMIT) {
     throw packetError('ERR_OUTPUT_TOO_SMALL', `frame needs ${needed} output bytes, more than segment() allocates (${SEGMENT_OUTPUT_LIMIT}); use segmentInto`);
   }
-  const s = scratchArena();
-  if (gsoType === GSO_NONE || frame.length > MAX_FRAME_LEN || needed > s.bytes.length - SCRATCH_OUT) {
-    // Nothing to gain from the scratch arena: build in place in fresh memory.
+  if (frame.length > MAX_FRAME_LEN || needed > SCRATCH_BYTES - SCRATCH_OUT || needed > POOL_BYTES) {
+    // Larger than any kernel frame: build in fresh memory (unfused).
     const out = new Uint8Array(needed);
     if (gsoType === GSO_NONE) single(frame, out, packets);
     else split(frame, out, packets, undefined);
     return packets;
   }
-  // Copy the frame into the scratch arena and split it there with the fused
-  // loop, then hand out one exact copy: two passes instead of three.
+  const s = (scratch ??= new Arena(SCRATCH_BYTES));
   const bytes = s.bytes;
   bytes.set(frame);
-  const scratchOut = bytes.subarray(SCRATCH_OUT, SCRATCH_OUT + needed);
-  split(bytes.subarray(0, frame.length), scratchOut, packets, s);
-  const result = scratchOut.slice().buffer;
-  const base = scratchOut.byteOffset;
+  const f = bytes.subarray(0, frame.length);
+  const work = bytes.subarray(SCRATCH_OUT, SCRATCH_OUT + needed);
+  if (gsoType === GSO_NONE) single(f, work, packets);
+  else split(f, work, packets, s);
+  if (pool === undefined || poolUsed + needed > POOL_BYTES) {
+    pool = new Uint8Array(POOL_BYTES);
+    poolUsed = 0;
+  }
+  pool.set(work, poolUsed);
+  const buffer = pool.buffer;
+  const delta = poolUsed - SCRATCH_OUT;
   for (let i = 0; i < packets.length; i++) {
     const p = packets[i]!;
-    packets[i] = new Uint8Array(result, p.byteOffset - base, p.length);
+    packets[i] = new Uint8Array(buffer, p.byteOffset + delta, p.length);
   }
+  poolUsed += (needed + 7) & ~7;
   return packets;
 }
 
-// segment()'s scratch arena: one maximal frame, then output space.
-const SCRATCH_OUT = 65600;
+// segment()'s scratch arena: one maximal frame, then room for its segments.
+const SCRATCH_OUT = 65600; // >= MAX_FRAME_LEN, 8-byte aligned
 const SCRATCH_BYTES = 1 << 20;
 let scratch: Arena | undefined;
-function scratchArena(): Arena {
-  return (scratch ??= new Arena(SCRATCH_BYTES));
-}
+// segment()'s output pool (see there).
+const POOL_BYTES = 2 << 20;
+let pool: Uint8Array | undefined;
+let poolUsed = 0;
 
 /** RD-6/RD-7: gso_type NONE, one packet, checksum completed if NEEDS_CSUM. */
 function single(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[]): number {
@@ -310,7 +326,10 @@ function splitFast(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], ar
   const midFlags = offFlags & ~(TCP_FIN | TCP_PSH); // RD-9: FIN/PSH only on the last
 
   const fused = arena !== undefined;
-  const sumInFrame = !fused && arenaOf(out.buffer) === undefined && arenaOf(frame.buffer) !== undefined;
+  // Unfused: sum each payload where WebAssembly can read it in place (both
+  // copies hold the same bytes), resolved once per frame.
+  const outArena = fused ? undefined : arenaOf(out.buffer);
+  const frameArena = fused || outArena !== undefined ? undefined : arenaOf(frame.buffer);
   const frameAbs = frame.byteOffset + I;
   const outAbs = out.byteOffset;
   const outBuffer = out.buffer;
@@ -357,7 +376,9 @@ function splitFast(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], ar
       sum = arena.copySum(outAbs + o + hl, frameAbs + segStart, segLen, sum);
     } else {
       out.set(frame.subarray(I + segStart, I + segEnd), o + hl);
-      sum = sumInFrame ? checksumSum(frame, I + segStart, I + segEnd, sum) : checksumSum(out, o + hl, o + total, sum);
+      if (outArena !== undefined) sum = outArena.sum(outAbs + o + hl, segLen, sum);
+      else if (frameArena !== undefined) sum = frameArena.sum(frameAbs + segStart, segLen, sum);
+      else sum = checksumSum(out, o + hl, o + total, sum);
     }
     let c = ~sum & 0xffff;
     if (isUdp && c === 0) c = 0xffff; // D-4
@@ -393,7 +414,8 @@ function splitLiteral(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[],
     ? 0
     : ((frame[I + cs + 4]! << 24) | (frame[I + cs + 5]! << 16) | (frame[I + cs + 6]! << 8) | frame[I + cs + 7]!) >>> 0;
   const fused = arena !== undefined;
-  const sumInFrame = !fused && arenaOf(out.buffer) === undefined && arenaOf(frame.buffer) !== undefined;
+  const outArena = fused ? undefined : arenaOf(out.buffer);
+  const frameArena = fused || outArena !== undefined ? undefined : arenaOf(frame.buffer);
   const frameAbs = frame.byteOffset;
   const outAbs = out.byteOffset;
   let o = 0; // start of the current segment in out
@@ -450,7 +472,9 @@ function splitLiteral(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[],
       s = arena.copySum(outAbs + o + hl, frameAbs + I + segStart, segLen, s);
     } else {
       out.set(frame.subarray(I + segStart, I + segEnd), o + hl);
-      s = sumInFrame ? checksumSum(frame, I + segStart, I + segEnd, s) : checksumSum(out, o + hl, limit, s);
+      if (outArena !== undefined) s = outArena.sum(outAbs + o + hl, segLen, s);
+      else if (frameArena !== undefined) s = frameArena.sum(frameAbs + I + segStart, segLen, s);
+      else s = checksumSum(out, o + hl, limit, s);
     }
     let c = ~s & 0xffff;
     if (isUdp && c === 0) c = 0xffff; // D-4

@@ -149,3 +149,41 @@ test('CK-4: no special case for a UDP checksum of 0 ("no checksum" fails Valid)'
   p[27] = 0;
   assert.equal(transportChecksumValid(p, 20, 17), false);
 });
+
+test('CK-1: alternating between three arenas and plain buffers keeps every sum right (arena cache)', () => {
+  const rnd = lcg(6);
+  const arenas = [new Arena(65536), new Arena(65536), new Arena(65536)];
+  const plain = new Uint8Array(5000);
+  for (const a of arenas) for (let i = 0; i < 5000; i++) a.bytes[i] = rnd() & 0xff;
+  for (let i = 0; i < 5000; i++) plain[i] = rnd() & 0xff;
+  for (let t = 0; t < 400; t++) {
+    const k = rnd() % 4;
+    const view = k === 3 ? plain : arenas[k]!.bytes.subarray(0, 5000);
+    const s = rnd() % 2000;
+    const e = s + (rnd() % 3000);
+    assert.equal(checksumSum(view, s, e, 1), referenceSum(view, s, e, 1), `buffer ${k} ${s}..${e}`);
+  }
+});
+
+test('CK-1: runs ending at the very end of an arena (masked-tail fallback) for sum and copySum', () => {
+  const rnd = lcg(7);
+  const arena = new Arena(65536);
+  const size = arena.bytes.length;
+  for (let i = 0; i < size; i++) arena.bytes[i] = rnd() & 0xff;
+  for (let n = 0; n <= 70; n++) {
+    const at = size - n;
+    const want = referenceSum(arena.bytes, at, size, 3);
+    assert.equal(arena.sum(at, n, 3), want, `sum of the last ${n} bytes`);
+    assert.equal(checksumSum(arena.bytes, at, size, 3), want);
+    // copySum reading the last bytes, writing exactly n bytes elsewhere.
+    arena.bytes.fill(0x77, 1000, 1100);
+    assert.equal(arena.copySum(1010, at, n, 3), want, `copySum of the last ${n} bytes`);
+    assert.deepEqual(arena.bytes.subarray(1010, 1010 + n), arena.bytes.subarray(at, size));
+    assert.equal(arena.bytes[1010 + n], 0x77, 'nothing written past dst + n');
+    // copySum writing up to the very end of the memory.
+    const src = arena.bytes.slice(2000, 2000 + n);
+    arena.bytes.set(src, 3000);
+    assert.equal(arena.copySum(size - n, 3000, n, 0), referenceSum(src, 0, n, 0));
+    assert.deepEqual(arena.bytes.subarray(size - n), src);
+  }
+});

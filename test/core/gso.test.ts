@@ -33,6 +33,7 @@ import { referenceSegment, slowSum } from './gso-reference.js';
 // ---------------------------------------------------------------- helpers
 
 const arena = new Arena(8 << 20);
+const arena2 = new Arena(8 << 20); // the device's layout: output in another arena
 const FRAME_AT = 64; // frame slot in the arena
 const OUT_AT = 1 << 20; // output region in the same arena
 
@@ -86,19 +87,20 @@ function expectedSegments(o: GsoOpts): Uint8Array[] {
   return out;
 }
 
-type Path = 'segment' | 'plain-out' | 'arena-fused' | 'frame-in-arena';
-const PATHS: Path[] = ['segment', 'plain-out', 'arena-fused', 'frame-in-arena'];
+type Path = 'segment' | 'plain-out' | 'arena-fused' | 'frame-in-arena' | 'two-arenas';
+const PATHS: Path[] = ['segment', 'plain-out', 'arena-fused', 'frame-in-arena', 'two-arenas'];
 
 /** Runs one frame through one API path; returns the packets as fresh copies. */
 function run(f: Uint8Array, path: Path): Uint8Array[] {
   if (path === 'segment') return segment(f);
   const packets: Uint8Array[] = [];
   let input = f;
-  if (path === 'arena-fused' || path === 'frame-in-arena') {
+  if (path !== 'plain-out') {
     arena.bytes.set(f, FRAME_AT);
     input = arena.bytes.subarray(FRAME_AT, FRAME_AT + f.length);
   }
-  const out = path === 'arena-fused' ? arena.bytes.subarray(OUT_AT) : new Uint8Array(7 << 20);
+  const out =
+    path === 'arena-fused' ? arena.bytes.subarray(OUT_AT) : path === 'two-arenas' ? arena2.bytes.subarray(16) : new Uint8Array(7 << 20);
   const used = segmentInto(input, out, packets);
   // D-5 / contract: contiguous from out[0], `used` bytes in all.
   let at = 0;
@@ -588,6 +590,17 @@ test('segment() caps its allocation at SEGMENT_OUTPUT_LIMIT with ERR_OUTPUT_TOO_
   const f = frame({ needsCsum: true, gsoType: GSO_TCPV4, hdrLen: 0, gsoSize: 1, csumStart: 30000, csumOffset: 16 }, p);
   assert.ok(35515 * 30021 > SEGMENT_OUTPUT_LIMIT);
   assert.equal(codeOf(() => segment(f)), 'ERR_OUTPUT_TOO_SMALL');
+});
+
+test('segment() packets stay valid: the output pool never reuses memory handed out', () => {
+  const opts: GsoOpts = { ...T4, payload: 65000, gsoSize: 1448 };
+  const { frame: f } = superFrame(opts);
+  const first = segment(f);
+  const copies = first.map((p) => p.slice());
+  // 2 MiB pool arenas hold ~30 such frames: run past several rollovers.
+  for (let i = 0; i < 100; i++) segment(i % 2 ? f : superFrame({ ...opts, seq: i, fill: i }).frame);
+  assert.deepEqual(first, copies);
+  assert.deepEqual(first, expectedSegments(opts));
 });
 
 test('segmentInto rejects an output area overlapping the frame (ERR_INVALID_ARG)', () => {
