@@ -10,7 +10,7 @@
  * JavaScript loop for more than a few dozen bytes. Short runs (headers) are
  * summed in JavaScript, where a call would cost more.
  *
- * Per-call cost on Node 20 (1468-byte packet, bench in the commit log): the
+ * Per-call cost on Node 20 (1468-byte packet, micro-benchmark on an EPYC): the
  * WebAssembly loop ~30 ns, the JS-to-WebAssembly call ~8 ns, and the
  * `view.buffer` and `view.byteOffset` getters ~18 and ~12 ns: V8 11 does not
  * inline them, so a view-based API cannot go below ~60 ns. {@link Arena.sum}
