@@ -582,7 +582,7 @@ test('D-5 a small MSS gives several hundred segments, all delivered (gso 1 and g
   }
 });
 
-test('segment() caps its allocation at SEGMENT_OUTPUT_LIMIT with ERR_OUTPUT_TOO_SMALL', () => {
+test('D-5, D-10: segment() caps its allocation at SEGMENT_OUTPUT_LIMIT with ERR_OUTPUT_TOO_SMALL', () => {
   // TCP at csum_start 30000, gso 1: (65535 - 30020) segments x 30021 bytes.
   const p = new Uint8Array(65535);
   p[0] = 0x45;
@@ -592,7 +592,7 @@ test('segment() caps its allocation at SEGMENT_OUTPUT_LIMIT with ERR_OUTPUT_TOO_
   assert.equal(codeOf(() => segment(f)), 'ERR_OUTPUT_TOO_SMALL');
 });
 
-test('segment() packets stay valid: the output pool never reuses memory handed out', () => {
+test('RD-3, D-5: segment() packets stay valid: the output pool never reuses memory handed out', () => {
   const opts: GsoOpts = { ...T4, payload: 65000, gsoSize: 1448 };
   const { frame: f } = superFrame(opts);
   const first = segment(f);
@@ -603,7 +603,7 @@ test('segment() packets stay valid: the output pool never reuses memory handed o
   assert.deepEqual(first, expectedSegments(opts));
 });
 
-test('segmentInto rejects an output area overlapping the frame (ERR_INVALID_ARG)', () => {
+test('D-10: segmentInto rejects an output area overlapping the frame (ERR_INVALID_ARG)', () => {
   const { frame: f } = superFrame({ ...T4, payload: 200, gsoSize: 100 });
   arena.bytes.set(f, FRAME_AT);
   const inA = arena.bytes.subarray(FRAME_AT, FRAME_AT + f.length);
