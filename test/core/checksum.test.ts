@@ -187,3 +187,17 @@ test('CK-1: runs ending at the very end of an arena (masked-tail fallback) for s
     assert.deepEqual(arena.bytes.subarray(size - n), src);
   }
 });
+
+test('CK-1: runs over several 256 KiB blocks, extreme bytes included (no lane overflow)', () => {
+  const rnd = lcg(8);
+  const arena = new Arena(3 << 20);
+  const n = 1_100_001;
+  for (const fill of [0xff, 0x00, -1]) {
+    if (fill >= 0) arena.bytes.fill(fill, 0, n);
+    else for (let i = 0; i < n; i++) arena.bytes[i] = rnd() & 0xff;
+    const want = referenceSum(arena.bytes, 0, n, 0);
+    assert.equal(arena.sum(0, n, 0), want, `fill ${fill}`);
+    assert.equal(arena.copySum(1 << 21, 0, 1 << 20, 0), referenceSum(arena.bytes, 0, 1 << 20, 0), `copySum fill ${fill}`);
+    assert.equal(arena.bytes[(1 << 21) + 12345], arena.bytes[12345]);
+  }
+});
