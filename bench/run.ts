@@ -5,7 +5,7 @@
  *   node dist/bench/run.js [--json] [--batches N] [--repeats N] [--only a,b,e]
  */
 import * as os from 'node:os';
-import { runCoreBenchmarks, type CoreBenchResult, type WorkloadId } from '../src/bench/core.js';
+import { runChecksumBenchmarks, runCoreBenchmarks, type CoreBenchResult, type WorkloadId } from '../src/bench/core.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -32,10 +32,12 @@ const results = runCoreBenchmarks({
   onProgress: json ? undefined : (l) => process.stderr.write(`  ${l}\n`),
 });
 
+const checksum = only ? [] : runChecksumBenchmarks();
+
 const machine = { cpu: os.cpus()[0]?.model.trim() ?? 'unknown', cpus: os.cpus().length, node: process.version, kernel: os.release() };
 
 if (json) {
-  process.stdout.write(JSON.stringify({ machine, results }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ machine, results, checksum }, null, 2) + '\n');
 } else {
   const yes = (b: boolean | undefined): string => (b === undefined ? '-' : b ? 'yes' : 'no');
   const rows: string[][] = [
@@ -66,4 +68,10 @@ if (json) {
       'Reference figures (wireguard-go generic, Tailscale AVX2 peer) come from other machines: compare ratios.\n',
   );
   for (const [id, d] of new Map(results.map((r) => [r.workload, r.description]))) process.stdout.write(`  ${id}: ${d}\n`);
+  if (checksum.length > 0) {
+    process.stdout.write('\nCK-1 primitive (128 distinct 1468-byte packets / 16 distinct 64 KiB runs per round):\n');
+    for (const c of checksum) {
+      process.stdout.write(`  ${String(c.bytes).padStart(5)} B  ${c.case.padEnd(32)} ${c.nsPerCall.toFixed(1).padStart(8)} ns/call  ${c.gbps.toFixed(1).padStart(5)} GB/s\n`);
+    }
+  }
 }

@@ -280,3 +280,65 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
   }
   return results;
 }
+
+/** One row of {@link runChecksumBenchmarks}. */
+export interface ChecksumBenchResult {
+  /** What was summed and how. */
+  case: string;
+  bytes: number;
+  /** Median ns per call. */
+  nsPerCall: number;
+  gbps: number;
+}
+
+/**
+ * The CK-1 primitive alone: per-call cost on packet-sized runs (GRO calls it
+ * once per packet) and throughput on 64 KiB, for a view in an arena
+ * (`checksumSum`), an absolute arena offset (`Arena.sum`) and a plain
+ * `Uint8Array` (copied into a scratch arena first). 128 distinct packets per
+ * round, as in a batch.
+ */
+export function runChecksumBenchmarks(options: { rounds?: number; repeats?: number } = {}): ChecksumBenchResult[] {
+  const rounds = options.rounds ?? 2000;
+  const repeats = options.repeats ?? 7;
+  const results: ChecksumBenchResult[] = [];
+  for (const bytes of [1468, 65536]) {
+    const count = bytes > 2048 ? 16 : 128;
+    const slot = bytes > 2048 ? 65536 + 64 : 2048;
+    const arena = new Arena(count * slot);
+    const views: Uint8Array[] = [];
+    const plain: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const p = new Uint8Array(bytes);
+      for (let k = 0; k < bytes; k++) p[k] = (k * 131 + i) & 0xff;
+      plain.push(p);
+      arena.bytes.set(p, i * slot);
+      views.push(arena.bytes.subarray(i * slot, i * slot + bytes));
+    }
+    const sum = arena.sum;
+    const cases: [string, () => number][] = [
+      ['checksumSum, view in an arena', () => {
+        let s = 0;
+        for (let i = 0; i < count; i++) s += checksumSum(views[i]!, 0, bytes, 0);
+        return s;
+      }],
+      ['Arena.sum, absolute offset', () => {
+        let s = 0;
+        for (let i = 0; i < count; i++) s += sum(i * slot, bytes, 0);
+        return s;
+      }],
+      ['checksumSum, plain Uint8Array', () => {
+        let s = 0;
+        for (let i = 0; i < count; i++) s += checksumSum(plain[i]!, 0, bytes, 0);
+        return s;
+      }],
+    ];
+    for (const [name, fn] of cases) {
+      const per = Math.max(10, Math.floor((rounds * 128) / count / (bytes > 2048 ? 8 : 1)));
+      const m = measure(per, repeats, fn);
+      const ns = (m.median * 1000) / count;
+      results.push({ case: name, bytes, nsPerCall: ns, gbps: bytes / ns });
+    }
+  }
+  return results;
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCoreBenchmarks } from '../../src/bench/core.js';
+import { runChecksumBenchmarks, runCoreBenchmarks } from '../../src/bench/core.js';
 
 // Not a timing test: checks that every workload does the work it claims on
 // every iteration (inputs restored between coalesce batches, PIT-2).
@@ -21,4 +21,10 @@ test('core benchmarks: each workload produces the expected writes/segments in ev
     assert.equal(r.beatsWireguardGo, r.usPerBatch < r.reference.wireguardGo);
   }
   assert.deepEqual([...outputs.keys()].sort(), ['a/arena', 'a/plain', 'b/arena', 'b/plain', 'c/arena', 'c/plain', 'd/arena', 'd/plain', 'e/arena', 'e/arena2', 'e/plain', 'f/arena', 'f/arena2', 'f/plain']);
+});
+
+test('checksum benchmark: three ways to call CK-1 at two sizes, each measured', () => {
+  const rows = runChecksumBenchmarks({ rounds: 5, repeats: 1 });
+  assert.deepEqual(rows.map((r) => r.bytes), [1468, 1468, 1468, 65536, 65536, 65536]);
+  for (const r of rows) assert.ok(r.nsPerCall > 0 && Math.abs(r.gbps - r.bytes / r.nsPerCall) < 1e-9);
 });
