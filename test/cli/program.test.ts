@@ -137,7 +137,7 @@ test('an error thrown by a command is printed with its code and mapped to an exi
 test('exit codes for error codes', () => {
   assert.equal(exitCodeFor(new VectunError('ERR_TUN_UNAVAILABLE', 'x')), ExitCode.PREREQUISITES);
   assert.equal(exitCodeFor(new VectunError('ERR_LAB_PREREQUISITE', 'x')), ExitCode.PREREQUISITES);
-  assert.equal(exitCodeFor(new VectunError('ERR_LAB_TRAFFIC', 'x')), ExitCode.VERIFY);
+  assert.equal(exitCodeFor(new VectunError('ERR_LAB_TRAFFIC', 'worker exited')), ExitCode.FAILURE);
   assert.equal(exitCodeFor(new VectunError('ERR_NETLINK', 'x')), ExitCode.FAILURE);
   assert.equal(exitCodeFor(new Error('x')), ExitCode.FAILURE);
   assert.equal(describeError(new Error('plain')), 'plain');
