@@ -174,8 +174,13 @@ interface TunState {
   /** pause() was called: adding a 'packets' listener does not resume. */
   paused: boolean;
   flowReader: Reader | undefined;
-  readArena: Arena | undefined;
-  outArena: Arena | undefined;
+  /**
+   * Read slots (`batchSize * READ_SLOT`) followed by the split-output region,
+   * both views on ONE Arena: `segmentInto` then takes its fused single-pass
+   * copy + checksum path (frame and output in the same WebAssembly memory).
+   */
+  slots: Uint8Array | undefined;
+  out: Uint8Array | undefined;
   lengths: Int32Array;
   frameNext: number;
   frameCount: number;
@@ -424,7 +429,7 @@ export class Tun extends EventEmitter {
         binding: b, fd, queueFds: [...fds], poller, pollMask: 0, name, ifindex,
         mtu: link?.mtu ?? 1500, up: ((link?.flags ?? 0) & IFF_UP) !== 0, offload: Object.freeze({ ...offload }),
         batchSize, closed: false, closing: undefined, removed: undefined, moved: false, events, control,
-        readers: [], serving: false, flowing: false, paused: false, flowReader: undefined, readArena: undefined, outArena: undefined,
+        readers: [], serving: false, flowing: false, paused: false, flowReader: undefined, slots: undefined, out: undefined,
         lengths: new Int32Array(batchSize), frameNext: 0, frameCount: 0,
         writeChain: Promise.resolve(), writable: undefined,
         coalescer: offload.vnetHdr ? new Coalescer({ tcp: offload.tso4 || offload.tso6, udp: offload.uso4 || offload.uso6 }) : undefined,
@@ -606,7 +611,8 @@ export class Tun extends EventEmitter {
   #readBatch(): Uint8Array[] | VectunError | typeof EAGAIN {
     const s = this[kState];
     const stats = s.stats;
-    const arena = (s.readArena ??= new Arena(s.batchSize * READ_SLOT)).bytes;
+    if (s.slots === undefined) this.#allocateArena();
+    const arena = s.slots!;
     if (s.frameNext >= s.frameCount) {
       let n = s.binding.readBatch(s.fd, arena, READ_SLOT, s.batchSize, s.lengths);
       for (let k = 0; n === -EINTR && k < MAX_EINTR; k++) n = s.binding.readBatch(s.fd, arena, READ_SLOT, s.batchSize, s.lengths);
@@ -617,8 +623,7 @@ export class Tun extends EventEmitter {
       stats.frames += n;
     }
     const packets: Uint8Array[] = [];
-    const vnet = s.offload.vnetHdr;
-    const out = vnet ? (s.outArena ??= new Arena(Math.max(2 * s.batchSize * READ_SLOT, MIN_OUTPUT))).bytes : undefined;
+    const out = s.out;
     let used = 0;
     let i = s.frameNext;
     for (; i < s.frameCount; i++) {
@@ -656,6 +661,16 @@ export class Tun extends EventEmitter {
     for (const p of packets) stats.bytesRead += p.length;
     stats.packetsRead += packets.length;
     return packets;
+  }
+
+  /** One Arena: read slots, then (with virtio headers) the split-output region (D-5 sizing). */
+  #allocateArena(): void {
+    const s = this[kState];
+    const slotBytes = s.batchSize * READ_SLOT;
+    const outBytes = s.offload.vnetHdr ? Math.max(2 * slotBytes, MIN_OUTPUT) : 0;
+    const bytes = new Arena(slotBytes + outBytes).bytes;
+    s.slots = bytes.subarray(0, slotBytes);
+    s.out = outBytes > 0 ? bytes.subarray(slotBytes, slotBytes + outBytes) : undefined;
   }
 
   #drop(err: VectunError): void {

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tun, type TunOpenOptions } from '../../src/device/tun.js';
 import { VectunError } from '../../src/errors.js';
+import { Arena } from '../../src/core/arena.js';
 import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4 } from '../../src/core/virtio.js';
 import { TCP_ACK, TCP_PSH, V4, buildPacket, frame } from '../core/packets.js';
 import { EAGAIN, EBADFD, EINTR, EINVAL, EIO, FakeBinding, type FakeOptions } from './fake-binding.js';
@@ -490,5 +491,30 @@ test('D-5: a frame that no longer fits the output area waits for the next read, 
   const s = tun.stats;
   assert.deepEqual([s.frames, s.superPackets, s.segments, s.reads], [3, 3, 120000, 2]);
   assert.deepEqual(s.readDrops, {});
+  await tun.close();
+});
+
+test('read: slots and split output share one Arena, so segmentInto takes the fused copy+checksum path', async () => {
+  const { tun, fake } = await openFake(undefined, { batchSize: 2 });
+  let slots: Uint8Array | undefined;
+  const readBatch = fake.readBatch.bind(fake);
+  fake.readBatch = (fd, arena, slotSize, maxFrames, lengths) => {
+    slots = arena;
+    return readBatch(fd, arena, slotSize, maxFrames, lengths);
+  };
+  const superPacket = frame(
+    { needsCsum: true, gsoType: GSO_TCPV4, hdrLen: 40, gsoSize: 100, csumStart: 20, csumOffset: 16 },
+    tcp(1, 200),
+  );
+  fake.frames.push(superPacket, superPacket);
+  const batch = await tun.read();
+  assert.equal(batch.length, 4);
+  assert.ok(slots !== undefined);
+  assert.equal(slots.length, 2 * (10 + 65535), 'the addon sees exactly the read slots');
+  for (const p of batch) {
+    assert.equal(p.buffer, slots.buffer, 'segment in the same WebAssembly memory as the frames');
+    assert.ok(p.byteOffset >= slots.byteOffset + slots.length, 'segments lie after the read slots');
+  }
+  assert.deepEqual(Arena.of(batch[0]!)?.bytes.buffer, slots.buffer);
   await tun.close();
 });
