@@ -36,6 +36,20 @@ export interface CoalescerOptions {
   udp?: boolean;
 }
 
+/** Per-call options of {@link Coalescer.coalesce}. */
+export interface CoalesceCallOptions {
+  /**
+   * Skips CK-4 for packets whose transport checksum the caller KNOWS verifies
+   * (GRO-T4/GRO-U3 would pass): `true` for every packet, or a flag per input
+   * index (non-zero = verified; missing indices are validated). Meant for
+   * packets this library's own split produced (RD-9) and nobody modified
+   * since, e.g. the bridge forwarding a `Tun.read` batch. A wrong claim lets a
+   * packet with a bad checksum merge, and the kernel then computes a fresh,
+   * valid checksum over it: only claim what you know. Default: validate all.
+   */
+  checksumsVerified?: boolean | Uint8Array;
+}
+
 /** The write vectors of one batch (SG-1), in output order (GRO-O1). */
 export interface WriteList {
   /** One vector per writev: `[vnet header, head packet, fragment, ...]`. */
@@ -155,6 +169,9 @@ export class Coalescer {
   readonly #tcpFlows = new FlowTable(true);
   readonly #udpFlows = new FlowTable(false);
   #packets: readonly Uint8Array[] = [];
+  // CK-4 skips of the current call (CoalesceCallOptions.checksumsVerified).
+  #verifiedAll = false;
+  #verified: Uint8Array | undefined;
   #writeCount = 0;
   #cap = 0;
 
@@ -191,11 +208,16 @@ export class Coalescer {
    * Runs GRO over one batch (sec. 5) and returns its write vectors in output
    * order. Every packet appears in exactly one write. Head packets are
    * rewritten in place (see the module notes); fragments are views.
+   * `options.checksumsVerified` skips CK-4 where the caller vouches for it;
+   * for packets whose checksums do verify, the output is the same either way.
    */
-  coalesce(packets: readonly Uint8Array[]): WriteList {
+  coalesce(packets: readonly Uint8Array[], options?: CoalesceCallOptions): WriteList {
     const n = packets.length;
     this.#prepare(n);
     this.#packets = packets;
+    const verified = options?.checksumsVerified;
+    this.#verifiedAll = verified === true;
+    this.#verified = verified instanceof Uint8Array ? verified : undefined;
     const tcpOn = this.tcp;
     const udpOn = this.udp;
     for (let i = 0; i < n; i++) {
@@ -232,6 +254,7 @@ export class Coalescer {
       }
       this.#noop(i);
     }
+    this.#verified = undefined; // keep no reference to the caller's flags
     return this.#account();
   }
 
@@ -334,9 +357,11 @@ export class Coalescer {
 
   /**
    * CK-4 with the flow's cached pseudo-header base (addresses + protocol):
-   * the transport checksum verifies over p[iph:].
+   * the transport checksum verifies over p[iph:]. `i` is p's input index.
    */
-  #checksumValid(p: Uint8Array, iph: number, pseudoBase: number): boolean {
+  #checksumValid(p: Uint8Array, i: number, iph: number, pseudoBase: number): boolean {
+    // The caller vouched for it (CoalesceCallOptions): CK-4 would pass.
+    if (this.#verifiedAll || this.#verified?.[i] === 1) return true;
     let initial = pseudoBase + (p.length - iph);
     initial = (initial & 0xffff) + (initial >>> 16);
     initial = (initial & 0xffff) + (initial >>> 16);
@@ -378,7 +403,8 @@ export class Coalescer {
       if (can !== UNAVAILABLE) {
         // GRO-T6: the head is validated only while nothing was merged.
         if (items[base + I_COUNT] === 1 && (items[base + I_FLAGS]! & F_HEAD_VALID) === 0) {
-          if (!this.#checksumValid(this.#packets[items[base + I_HEAD]!]!, iph, pseudoBase)) {
+          const head = items[base + I_HEAD]!;
+          if (!this.#checksumValid(this.#packets[head]!, head, iph, pseudoBase)) {
             // GRO-T4: drop the item from the table; its write stays (GRO-A6).
             if (newer === -1) flows.newest[flow] = older;
             else items[newer * STRIDE + I_OLDER] = older;
@@ -388,7 +414,7 @@ export class Coalescer {
           items[base + I_FLAGS] = items[base + I_FLAGS]! | F_HEAD_VALID;
         }
         // GRO-T4: p invalid => no-op, not added to the table.
-        if (!this.#checksumValid(p, iph, pseudoBase)) return this.#noop(i);
+        if (!this.#checksumValid(p, i, iph, pseudoBase)) return this.#noop(i);
         if (can === PREPEND) {
           // GRO-T6 prepend: p becomes the head; the old head's payload the first fragment.
           items[base + I_SEQ] = seq;
@@ -509,13 +535,13 @@ export class Coalescer {
         // GRO-U3.
         const flags = items[base + I_FLAGS]!;
         if (count === 1 && (flags & F_HEAD_VALID) === 0) {
-          if ((flags & F_CSUM_INVALID) !== 0 || !this.#checksumValid(h, iph, pseudoBase)) {
+          if ((flags & F_CSUM_INVALID) !== 0 || !this.#checksumValid(h, items[base + I_HEAD]!, iph, pseudoBase)) {
             // Item invalid: p starts a new item; the old one stays, never revisited.
             return this.#newItem(flows, flow, UDP, i, iph, 8, 0, 0, gso);
           }
           items[base + I_FLAGS] = flags | F_HEAD_VALID;
         }
-        if (!this.#checksumValid(p, iph, pseudoBase)) {
+        if (!this.#checksumValid(p, i, iph, pseudoBase)) {
           return this.#newItem(flows, flow, UDP, i, iph, 8, 0, F_CSUM_INVALID, gso);
         }
         this.#next[items[base + I_LAST]!] = i;

@@ -22,8 +22,18 @@ export interface BridgePort {
   readonly name: string;
   /** One batch of plain IP packets, views valid until the next read. */
   read(): Promise<Uint8Array[]>;
-  /** Resolves once the kernel took the packets (or rejected some, D-6). */
-  write(packets: Uint8Array[]): Promise<BridgeWriteResult>;
+  /**
+   * Resolves once the kernel took the packets (or rejected some, D-6).
+   * `checksumsVerified` comes from the source's flags (see below).
+   */
+  write(packets: Uint8Array[], options?: { checksumsVerified?: Uint8Array }): Promise<BridgeWriteResult>;
+  /**
+   * Optional (`Tun.checksumsVerified`): per packet of the last batch read, 1
+   * when its checksum is known to verify. The bridge hands it to the other
+   * side's write unchanged with the batch, so GRO skips re-validating
+   * checksums the split has just computed (CK-4 would pass).
+   */
+  readonly checksumsVerified?: Uint8Array;
 }
 
 /** The part of `Tun.write`'s result the bridge counts. */
@@ -145,9 +155,11 @@ export function bridge(a: BridgePort, b: BridgePort, options: BridgeOptions = {}
       if (n === 0) continue;
       s.packets += n;
       for (let i = 0; i < n; i++) s.bytes += batch[i]!.length;
+      // Read before anything else can read src again: same lifetime as the batch.
+      const verified = src.checksumsVerified;
       writing[direction] = true;
       try {
-        const result = await dst.write(batch);
+        const result = await dst.write(batch, verified === undefined || verified.length === 0 ? undefined : { checksumsVerified: verified });
         s.written += result.packets;
         s.writes += result.writes ?? result.packets;
         s.drops += n - result.packets;

@@ -17,7 +17,7 @@ import { VectunError } from '../errors.js';
 import { Arena } from '../core/arena.js';
 import { segmentInto } from '../core/gso.js';
 import { Coalescer } from '../core/gro.js';
-import { GSO_NONE, GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
+import { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
 import {
   EACCES, EAGAIN, EBADFD, EINTR, EINVAL, ENOENT, ENODEV, POLL_READABLE, POLL_WRITABLE,
   loadBinding, syscallError, type NativeBinding, type PollHandle,
@@ -106,6 +106,19 @@ export interface WriteResult {
   failures: WriteFailure[];
 }
 
+/** Options of {@link Tun.write}. */
+export interface TunWriteOptions {
+  /**
+   * Skips the GRO checksum validation (CK-4) for packets known to verify:
+   * `true` for all, or one flag per packet (non-zero = verified), such as
+   * another Tun's {@link Tun.checksumsVerified} for the unmodified batch it
+   * read. Default: every packet is validated (packets may have been
+   * modified). A false claim lets a corrupt packet merge and get a fresh,
+   * valid checksum from the kernel.
+   */
+  checksumsVerified?: boolean | Uint8Array;
+}
+
 /** Counters of one device (snapshot). */
 export interface TunStats {
   /** Batches returned by read. */
@@ -182,6 +195,9 @@ interface TunState {
   slots: Uint8Array | undefined;
   out: Uint8Array | undefined;
   lengths: Int32Array;
+  /** Per packet of the last batch: 1 = its checksum was computed by the split (see `checksumsVerified`). */
+  verified: Uint8Array;
+  batchLength: number;
   frameNext: number;
   frameCount: number;
   // write side
@@ -430,7 +446,7 @@ export class Tun extends EventEmitter {
         mtu: link?.mtu ?? 1500, up: ((link?.flags ?? 0) & IFF_UP) !== 0, offload: Object.freeze({ ...offload }),
         batchSize, closed: false, closing: undefined, removed: undefined, moved: false, events, control,
         readers: [], serving: false, flowing: false, paused: false, flowReader: undefined, slots: undefined, out: undefined,
-        lengths: new Int32Array(batchSize), frameNext: 0, frameCount: 0,
+        lengths: new Int32Array(batchSize), verified: new Uint8Array(0), batchLength: 0, frameNext: 0, frameCount: 0,
         writeChain: Promise.resolve(), writable: undefined,
         coalescer: offload.vnetHdr ? new Coalescer({ tcp: offload.tso4 || offload.tso6, udp: offload.uso4 || offload.uso6 }) : undefined,
         gro: { tcp: offload.tso4 || offload.tso6, udp: offload.uso4 || offload.uso6 },
@@ -489,6 +505,20 @@ export class Tun extends EventEmitter {
   }
   get closed(): boolean {
     return this[kState].closed;
+  }
+
+  /**
+   * One flag per packet of the last batch read: 1 when the split computed its
+   * transport checksum (RD-9) in the layout GRO validates (IPv4 without
+   * options or IPv6 without extension headers, TCP or UDP matching the GSO
+   * type), so CK-4 passes as long as the packet is unchanged. Pass it to
+   * another device's `write(batch, { checksumsVerified })` to skip the
+   * redundant validation when forwarding. Same lifetime as the batch (valid
+   * until the next read); empty after a read of plain packets.
+   */
+  get checksumsVerified(): Uint8Array {
+    const s = this[kState];
+    return s.verified.subarray(0, s.batchLength);
   }
 
   #check(what: string): TunState {
@@ -646,6 +676,13 @@ export class Tun extends EventEmitter {
         continue;
       }
       used += n;
+      const count = packets.length;
+      if (count > s.verified.length) {
+        const grown = new Uint8Array(Math.max(count, 2 * s.verified.length, 256));
+        grown.set(s.verified);
+        s.verified = grown;
+      }
+      s.verified.fill(splitChecksumVerifies(frame) ? 1 : 0, before, count);
       if (frame.length > VNET_HDR_LEN && frame[1] !== GSO_NONE) {
         stats.superPackets++;
         stats.segments += packets.length - before;
@@ -658,6 +695,7 @@ export class Tun extends EventEmitter {
       }
     }
     s.frameNext = i;
+    s.batchLength = out === undefined ? 0 : packets.length;
     for (const p of packets) stats.bytesRead += p.length;
     stats.packetsRead += packets.length;
     return packets;
@@ -687,11 +725,19 @@ export class Tun extends EventEmitter {
    * packets of coalesced writes are modified in place (PIT-2); keep the
    * buffers unchanged until the promise settles.
    */
-  write(packets: readonly Uint8Array[]): Promise<WriteResult> {
+  write(packets: readonly Uint8Array[], options?: TunWriteOptions): Promise<WriteResult> {
     let s: TunState;
+    let verified: boolean | Uint8Array | undefined;
     try {
       s = this.#check('write');
       if (!Array.isArray(packets)) throw invalid('packets must be an array of Uint8Array');
+      if (options !== undefined) {
+        if (options === null || typeof options !== 'object') throw invalid('options must be an object');
+        verified = options.checksumsVerified;
+        if (verified !== undefined && typeof verified !== 'boolean' && !(verified instanceof Uint8Array)) {
+          throw invalid('options.checksumsVerified must be a boolean or a Uint8Array');
+        }
+      }
       for (let i = 0; i < packets.length; i++) {
         if (!(packets[i] instanceof Uint8Array)) throw invalid(`packets[${i}] must be a Uint8Array`);
         if (packets[i]!.length > 65535) throw invalid(`packets[${i}] is longer than 65535 bytes`);
@@ -700,12 +746,12 @@ export class Tun extends EventEmitter {
       return Promise.reject(err);
     }
     // DEV-8: one write at a time (the coalescer's tables are shared).
-    const p = s.writeChain.then(() => this.#write(packets));
+    const p = s.writeChain.then(() => this.#write(packets, verified));
     s.writeChain = p.catch(() => undefined);
     return p;
   }
 
-  async #write(input: readonly Uint8Array[]): Promise<WriteResult> {
+  async #write(input: readonly Uint8Array[], verified: boolean | Uint8Array | undefined): Promise<WriteResult> {
     const s = this[kState];
     if (s.closed) throw closedError('write');
     if (s.removed !== undefined) throw s.removed;
@@ -719,6 +765,7 @@ export class Tun extends EventEmitter {
         bump(s.stats.writeDrops, 'ERR_PACKET_EMPTY');
         return false;
       });
+      if (verified instanceof Uint8Array) verified = undefined; // indices shifted: validate all
     }
     const c = s.coalescer;
     if (c === undefined) {
@@ -733,7 +780,7 @@ export class Tun extends EventEmitter {
     }
     c.tcp = s.gro.tcp;
     c.udp = s.gro.udp;
-    const list = c.coalesce(packets);
+    const list = c.coalesce(packets, verified === undefined ? undefined : { checksumsVerified: verified });
     const resend = await this.#writeLists(list.writes, list.packetCounts, input, result);
     if (resend.length > 0) await this.#writeLists(resend.map((p) => [ZERO_HDR, p]), null, input, result);
     return result;
@@ -1022,6 +1069,33 @@ export class Tun extends EventEmitter {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * Whether RD-9 gave this frame's packets a full transport checksum that CK-4
+ * accepts unchanged: a GSO frame whose csum_start ends a fixed IP header
+ * (IPv4 IHL 5, or IPv6 with TCP/UDP as next header), with the protocol the GSO
+ * type names and csum_offset at that protocol's checksum field. Then the
+ * split's sum covers exactly the bytes and pseudo-header CK-4 checks
+ * (GRO-C2 candidates use the same iph). RD-7 completions (gso_type NONE) are
+ * not claimed: they start from the kernel's partial sum, not one we built.
+ */
+function splitChecksumVerifies(f: Uint8Array): boolean {
+  if (f.length < VNET_HDR_LEN + 40) return false;
+  const gso = f[1];
+  const start = f[6]! | (f[7]! << 8);
+  const offset = f[8]! | (f[9]! << 8);
+  const b0 = f[VNET_HDR_LEN]!;
+  let proto: number;
+  if (b0 === 0x45) {
+    if (start !== 20 || gso === GSO_TCPV6) return false;
+    proto = f[VNET_HDR_LEN + 9]!;
+  } else if (b0 >> 4 === 6) {
+    if (start !== 40 || gso === GSO_TCPV4) return false;
+    proto = f[VNET_HDR_LEN + 6]!;
+  } else return false;
+  if (gso === GSO_TCPV4 || gso === GSO_TCPV6) return proto === 6 && offset === 16;
+  return gso === GSO_UDP_L4 && proto === 17 && offset === 6;
 }
 
 function errnoKey(err: VectunError): string {

@@ -850,3 +850,45 @@ test('coalesce(): each call returns fresh header buffers', () => {
   assert.equal(a[0]![0]![1], GSO_TCPV4, 'the first result is not overwritten by the second call');
   assert.equal(b[0]![0]![1], GSO_NONE);
 });
+
+test('CK-4 opt-in: without checksumsVerified a bad checksum prevents merging; flags skip only flagged packets (GRO-T4, GRO-U3)', () => {
+  const c = new Coalescer({ udp: true });
+  const batch = () => [t4('A', 'B', 100, 1), corrupt(t4('A', 'B', 100, 101)), u4('A', 'B', 100), corrupt(u4('A', 'B', 100))];
+  const off = c.coalesce(batch());
+  assert.deepEqual(shapes(off.writes), [[10, 140], [10, 140], [10, 128], [10, 128]], 'default validates: nothing merges');
+  assert.equal(c.stats.checksumFailures, 2);
+  const flagged = c.coalesce(batch(), { checksumsVerified: Uint8Array.of(1, 0, 1, 0) });
+  assert.deepEqual(shapes(flagged.writes), [[10, 140], [10, 140], [10, 128], [10, 128]], 'unflagged bad packets still validated');
+  assert.equal(c.stats.checksumFailures, 4);
+  const again = c.coalesce(batch());
+  assert.deepEqual(shapes(again.writes), shapes(off.writes), 'the option does not outlive its call');
+  assert.equal(c.stats.checksumFailures, 6);
+  // A (false) claim for every packet is taken at its word: proof the validation is skipped.
+  const claimed = c.coalesce(batch(), { checksumsVerified: true });
+  assert.deepEqual(shapes(claimed.writes), [[10, 140, 100], [10, 128, 100]]);
+  assert.equal(c.stats.checksumFailures, 6);
+  // The public coalesce() always validates.
+  assert.deepEqual(shapes(coalesce(batch(), { udp: true })), [[10, 140], [10, 140], [10, 128], [10, 128]]);
+});
+
+test('CK-4 opt-in: with checksumsVerified valid inputs give byte-identical writes, rewrites and counts (TS-15..TS-32 shapes)', () => {
+  const build = () => [
+    t4('A', 'B', 1448, 1), t4('A', 'B', 1448, 1449), t6('A', 'B', 1000, 5), t4('A', 'C', 100, 1),
+    t6('A', 'B', 1000, 1005, { flags: TCP_ACK | TCP_PSH }), t4('A', 'B', 1448, 2897), t6('A', 'B', 1000, 4005),
+    u4('A', 'B', 500), u4('A', 'B', 500), u6('B', 'A', 300), u6('B', 'A', 300), u4('A', 'B', 200),
+    t4('B', 'A', 0, 9), t4('A', 'C', 100, 101), t4('A', 'C', 100, 201, { flags: TCP_ACK | TCP_PSH }),
+  ];
+  for (const claim of [true, new Uint8Array(15).fill(1)]) {
+    const plain = new Coalescer({ udp: true });
+    const trusting = new Coalescer({ udp: true });
+    const a = build();
+    const b = build();
+    const want = plain.coalesce(a);
+    const got = trusting.coalesce(b, { checksumsVerified: claim });
+    assert.ok(want.writes.some((v) => v.length > 3), 'the batch coalesces');
+    assert.deepEqual(got.packetCounts, want.packetCounts);
+    assert.deepEqual(got.writes.map(concat), want.writes.map(concat));
+    assert.deepEqual(b, a, 'heads rewritten identically');
+    assert.deepEqual(trusting.stats, plain.stats);
+  }
+});

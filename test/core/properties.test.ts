@@ -521,3 +521,44 @@ test('property: the model itself reproduces TS-15 (sanity check of the oracle)',
     [[10, 140, 100], [10, 128, 100], [10, 128], [10, 140], [10, 160, 100], [10, 160], [10, 148, 100]],
   );
 });
+
+/** The flags a truthful caller could claim: 1 where CK-4 verifies for the packet's own header layout. */
+function truthfulFlags(batch: readonly Uint8Array[]): Uint8Array {
+  return Uint8Array.from(batch, (p) => {
+    if (p.length < 28) return 0;
+    const v4 = p[0] === 0x45;
+    const v6 = p[0]! >> 4 === 6;
+    if (!v4 && !v6) return 0;
+    const proto = v4 ? p[9]! : p[6]!;
+    if (proto !== 6 && proto !== 17) return 0;
+    const iph = v4 ? 20 : 40;
+    if (p.length < iph + (proto === 6 ? 20 : 8)) return 0;
+    return transportChecksumValid(p, iph, proto) ? 1 : 0;
+  });
+}
+
+test('property: checksumsVerified with truthful flags gives byte-identical writes and rewrites (CK-4, GRO-T4, GRO-U3)', (t) => {
+  const plain = new Coalescer();
+  const trusting = new Coalescer();
+  let skipped = 0;
+  fc.assert(
+    fc.property(batchArb, ({ recipes, base, udp, tcp }) => {
+      const a = buildBatch(recipes, base);
+      const b = clonePackets(a);
+      const flags = truthfulFlags(a);
+      plain.tcp = trusting.tcp = tcp;
+      plain.udp = trusting.udp = udp;
+      const want = plain.coalesce(a);
+      const got = trusting.coalesce(b, { checksumsVerified: flags });
+      assert.deepEqual(got.packetCounts, want.packetCounts);
+      assert.deepEqual(got.writes.map((v) => v.map((x) => x.length)), want.writes.map((v) => v.map((x) => x.length)));
+      got.writes.forEach((v, i) => assert.deepEqual(concat(v), concat(want.writes[i]!), `write ${i}`));
+      a.forEach((p, i) => assert.deepEqual(b[i], p, `input ${i} rewritten identically`));
+      skipped += flags.reduce((s, f) => s + f, 0);
+    }),
+    params,
+  );
+  assert.equal(trusting.stats.checksumFailures, plain.stats.checksumFailures, 'the same bad packets were found');
+  assert.ok(plain.stats.checksumFailures > 0 && trusting.stats.coalescedWrites > numRuns / 4, 'bad checksums and merges exercised');
+  t.diagnostic(`${skipped} packets claimed verified, ${plain.stats.checksumFailures} bad checksums`);
+});

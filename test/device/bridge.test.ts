@@ -199,3 +199,34 @@ test('bridge: an aborted signal stops it; the same device twice is ERR_INVALID_A
   assert.equal(a.reads, 2);
   assert.throws(() => bridge(a, a), (e: unknown) => e instanceof VectunError && e.code === 'ERR_INVALID_ARG');
 });
+
+test('bridge: hands the source\'s checksumsVerified flags of each batch to the destination\'s write (CK-4 opt-in)', async () => {
+  const seen: (Uint8Array | undefined)[] = [];
+  let reads = 0;
+  let release: (() => void) | undefined;
+  const a: BridgePort = {
+    name: 'a',
+    checksumsVerified: new Uint8Array(0),
+    read() {
+      reads++;
+      if (reads > 2) return new Promise((_, reject) => (release = () => reject(new VectunError('ERR_TUN_CLOSED', 'closed'))));
+      (this as { checksumsVerified: Uint8Array }).checksumsVerified = reads === 1 ? Uint8Array.of(1, 0) : Uint8Array.of(0);
+      return Promise.resolve(reads === 1 ? [pkt(1), pkt(2)] : [pkt(3)]);
+    },
+    write: () => Promise.resolve({ packets: 0 }),
+  };
+  const b: BridgePort = {
+    name: 'b',
+    read: () => new Promise(() => undefined),
+    write(packets, options) {
+      seen.push(options?.checksumsVerified?.slice());
+      return Promise.resolve({ packets: packets.length });
+    },
+  };
+  const h = bridge(a, b);
+  await tick();
+  await tick();
+  assert.deepEqual(seen, [Uint8Array.of(1, 0), Uint8Array.of(0)]);
+  await h.stop();
+  release?.();
+});

@@ -518,3 +518,42 @@ test('read: slots and split output share one Arena, so segmentInto takes the fus
   assert.deepEqual(Arena.of(batch[0]!)?.bytes.buffer, slots.buffer);
   await tun.close();
 });
+
+test('checksumsVerified: 1 only for segments of well-formed GSO frames (RD-9), 0 for NONE frames and odd layouts', async () => {
+  const { tun, fake } = await openFake();
+  const gso = (p: Uint8Array, csumOffset = 16) =>
+    frame({ needsCsum: true, gsoType: GSO_TCPV4, hdrLen: 40, gsoSize: 100, csumStart: 20, csumOffset }, p);
+  const none = frame({ needsCsum: true, gsoType: GSO_NONE, hdrLen: 0, gsoSize: 0, csumStart: 20, csumOffset: 16 }, tcp(1, 100));
+  const udpGso = frame({ needsCsum: true, gsoType: GSO_UDP_L4, hdrLen: 28, gsoSize: 100, csumStart: 20, csumOffset: 6 }, udp(V4.B, 200));
+  // TCPV4 announced for a UDP packet: the split's pseudo-header (proto 6) is not the one CK-4 uses (17).
+  fake.frames.push(gso(tcp(1, 200)), none, gso(udp(V4.B, 200)), udpGso, gso(tcp(1, 200), 6));
+  const batch = await tun.read();
+  const flags = tun.checksumsVerified;
+  assert.equal(flags.length, batch.length);
+  assert.deepEqual([...flags], [1, 1, 0, 0, 0, 1, 1, 0, 0]);
+  assert.equal(batch.length, 9);
+  await tun.close();
+});
+
+test('write(packets, { checksumsVerified }) reaches GRO: flagged packets skip CK-4, the default validates (GRO-T4)', async () => {
+  const { tun, fake } = await openFake();
+  const bad = (): Uint8Array[] => {
+    const p = tcp(101);
+    p[p.length - 1] = p[p.length - 1]! ^ 0xff;
+    return [tcp(1), p];
+  };
+  await tun.write(bad());
+  assert.deepEqual(fake.attempts.map((l) => l.map((b) => b.length)), [[10, 140], [10, 140]], 'default: not merged');
+  fake.attempts.length = 0;
+  await tun.write(bad(), { checksumsVerified: Uint8Array.of(1, 0) });
+  assert.deepEqual(fake.attempts.map((l) => l.map((b) => b.length)), [[10, 140], [10, 140]], 'unflagged: validated');
+  fake.attempts.length = 0;
+  await tun.write(bad(), { checksumsVerified: true });
+  assert.deepEqual(fake.attempts.map((l) => l.map((b) => b.length)), [[10, 140, 100]], 'claimed: taken at its word');
+  fake.attempts.length = 0;
+  // D-9 filtering shifts indices: the flags are then ignored and everything is validated.
+  await tun.write([new Uint8Array(0), ...bad()], { checksumsVerified: Uint8Array.of(1, 1, 1) });
+  assert.deepEqual(fake.attempts.map((l) => l.map((b) => b.length)), [[10, 140], [10, 140]]);
+  await assert.rejects(tun.write([tcp(1)], { checksumsVerified: 1 as unknown as boolean }), isCode('ERR_INVALID_ARG'));
+  await tun.close();
+});
