@@ -168,6 +168,8 @@ interface TunState {
   queueFds: (number | null)[];
   poller: PollHandle;
   pollMask: number;
+  /** A check-phase re-evaluation of a readable watch nobody waits on is scheduled. */
+  idleCheck: boolean;
   name: string;
   ifindex: number;
   mtu: number;
@@ -442,7 +444,7 @@ export class Tun extends EventEmitter {
       const replies = await control.request('RTM_GETLINK', (seq) => getLinkMessage(seq, ifindex));
       const link = replies.map((m) => parseLink(m.body)).find((l) => l?.index === ifindex);
       const state: TunState = {
-        binding: b, fd, queueFds: [...fds], poller, pollMask: 0, name, ifindex,
+        binding: b, fd, queueFds: [...fds], poller, pollMask: 0, idleCheck: false, name, ifindex,
         mtu: link?.mtu ?? 1500, up: ((link?.flags ?? 0) & IFF_UP) !== 0, offload: Object.freeze({ ...offload }),
         batchSize, closed: false, closing: undefined, removed: undefined, moved: false, events, control,
         readers: [], serving: false, flowing: false, paused: false, flowReader: undefined, slots: undefined, out: undefined,
@@ -890,10 +892,23 @@ export class Tun extends EventEmitter {
 
   // ---------------------------------------------------------------- readiness and events
 
-  #updatePoll(): void {
+  #updatePoll(idle = false): void {
     const s = this[kState];
     if (s.closed) return;
-    const wantRead = s.readers.length > 0 && s.removed === undefined;
+    let wantRead = s.readers.length > 0 && s.removed === undefined;
+    if (!wantRead && !idle && (s.pollMask & POLL_READABLE) !== 0 && s.removed === undefined) {
+      // Keep watching until the check phase: a loop like the bridge reads again
+      // in the same tick, and stopping then restarting the watcher costs two
+      // epoll_ctl calls (uv_poll_stop removes the fd at once) per batch.
+      wantRead = true;
+      if (!s.idleCheck) {
+        s.idleCheck = true;
+        setImmediate(() => {
+          s.idleCheck = false;
+          this.#updatePoll(true);
+        });
+      }
+    }
     const mask = (wantRead ? POLL_READABLE : 0) | (s.writable !== undefined ? POLL_WRITABLE : 0);
     if (mask === s.pollMask) return;
     s.pollMask = mask;
