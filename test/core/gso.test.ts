@@ -87,20 +87,25 @@ function expectedSegments(o: GsoOpts): Uint8Array[] {
   return out;
 }
 
-type Path = 'segment' | 'plain-out' | 'arena-fused' | 'frame-in-arena' | 'two-arenas';
-const PATHS: Path[] = ['segment', 'plain-out', 'arena-fused', 'frame-in-arena', 'two-arenas'];
+type Path = 'segment' | 'plain-out' | 'arena-fused' | 'frame-in-arena' | 'two-arenas' | 'plain-frame-arena-out';
+const PATHS: Path[] = ['segment', 'plain-out', 'arena-fused', 'frame-in-arena', 'two-arenas', 'plain-frame-arena-out'];
 
 /** Runs one frame through one API path; returns the packets as fresh copies. */
 function run(f: Uint8Array, path: Path): Uint8Array[] {
   if (path === 'segment') return segment(f);
   const packets: Uint8Array[] = [];
   let input = f;
-  if (path !== 'plain-out') {
+  if (path !== 'plain-out' && path !== 'plain-frame-arena-out') {
     arena.bytes.set(f, FRAME_AT);
     input = arena.bytes.subarray(FRAME_AT, FRAME_AT + f.length);
   }
+  // Plain output at a nonzero offset in its buffer: views must carry it.
   const out =
-    path === 'arena-fused' ? arena.bytes.subarray(OUT_AT) : path === 'two-arenas' ? arena2.bytes.subarray(16) : new Uint8Array(7 << 20);
+    path === 'arena-fused'
+      ? arena.bytes.subarray(OUT_AT)
+      : path === 'two-arenas' || path === 'plain-frame-arena-out'
+        ? arena2.bytes.subarray(16)
+        : new Uint8Array(7 << 20).subarray(24);
   const used = segmentInto(input, out, packets);
   // D-5 / contract: contiguous from out[0], `used` bytes in all.
   let at = 0;
@@ -592,15 +597,41 @@ test('D-5, D-10: segment() caps its allocation at SEGMENT_OUTPUT_LIMIT with ERR_
   assert.equal(codeOf(() => segment(f)), 'ERR_OUTPUT_TOO_SMALL');
 });
 
-test('RD-3, D-5: segment() packets stay valid: the output pool never reuses memory handed out', () => {
+test('RD-3, D-5: segment() packets stay valid: memory handed out is never reused, one exact buffer per call', () => {
   const opts: GsoOpts = { ...T4, payload: 65000, gsoSize: 1448 };
   const { frame: f } = superFrame(opts);
   const first = segment(f);
   const copies = first.map((p) => p.slice());
-  // 2 MiB pool arenas hold ~30 such frames: run past several rollovers.
-  for (let i = 0; i < 100; i++) segment(i % 2 ? f : superFrame({ ...opts, seq: i, fill: i }).frame);
+  const buffers = new Set<ArrayBufferLike>([first[0]!.buffer]);
+  // Well past the scratch arena's size in total: any reuse would show.
+  for (let i = 0; i < 100; i++) {
+    const again = segment(i % 2 ? f : superFrame({ ...opts, seq: i, fill: i }).frame);
+    assert.ok(again.every((p) => p.buffer === again[0]!.buffer), 'one buffer per call');
+    buffers.add(again[0]!.buffer);
+  }
+  assert.equal(buffers.size, 101, 'no buffer shared between calls');
   assert.deepEqual(first, copies);
   assert.deepEqual(first, expectedSegments(opts));
+  // The buffer holds exactly the segments, contiguous from 0.
+  assert.equal(first[0]!.buffer.byteLength, first.reduce((n, p) => n + p.length, 0));
+  assert.equal(first[0]!.byteOffset, 0);
+  assert.equal(Arena.of(first[0]!), undefined, 'not arena memory');
+});
+
+test('D-5 segment() and plain segmentInto past the scratch arena (gso 1: 2.6 MB of segments) equal the reference', () => {
+  // 64 KiB payload at gso_size 1 needs 41 bytes per payload byte: the
+  // unfused path in fresh memory, not the scratch arena.
+  const opts: GsoOpts = { ...T4, payload: 65000, gsoSize: 1 };
+  const { frame: f } = superFrame(opts);
+  const ref = referenceSegment(f);
+  if ('code' in ref) assert.fail(ref.code);
+  assert.equal(ref.packets.length, 65000);
+  assert.deepEqual(segment(f), ref.packets);
+  const packets: Uint8Array[] = [];
+  const out = new Uint8Array(65000 * 41 + 8).subarray(8);
+  assert.equal(segmentInto(f, out, packets), 65000 * 41);
+  assert.deepEqual(packets, ref.packets);
+  assert.equal(packets[1]!.byteOffset, 8 + 41);
 });
 
 test('D-10: segmentInto rejects an output area overlapping the frame (ERR_INVALID_ARG)', () => {
