@@ -26,6 +26,7 @@ function positiveInt(name: string, fallback: number): number {
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',') as WorkloadId[] | undefined;
 const results = runCoreBenchmarks({
+  memory: ['plain', 'plain-reused', 'arena', 'arena2'],
   batches: positiveInt('--batches', 1000),
   repeats: positiveInt('--repeats', 7),
   ...(only ? { workloads: only } : {}),
@@ -39,33 +40,51 @@ const machine = { cpu: os.cpus()[0]?.model.trim() ?? 'unknown', cpus: os.cpus().
 if (json) {
   process.stdout.write(JSON.stringify({ machine, results, checksum }, null, 2) + '\n');
 } else {
-  const yes = (b: boolean | undefined): string => (b === undefined ? '-' : b ? 'yes' : 'no');
+  const verdict = (b: boolean | undefined): string => (b === undefined ? '-' : b ? 'beat' : 'MISS');
+  const roles: Record<CoreBenchResult['role'], string> = { issue: 'ISSUE #3', device: 'device', other: '' };
   const rows: string[][] = [
-    ['wl', 'memory', 'api', 'us/batch', 'min', 'GB/s', 'cksum us', 'x cksum', 'wg-go us', 'beat', 'ts-avx2 us', 'beat'],
+    ['wl', 'figure', 'api', 'memory', 'us/batch', 'min', 'GB/s', 'cksum us', 'x cksum', 'wg-go us', 'vs wg-go', 'avx2 us', 'vs avx2', 'alloc+copy us'],
   ];
   for (const r of results as CoreBenchResult[]) {
     rows.push([
       r.workload,
-      r.memory,
+      roles[r.role],
       r.api,
+      r.memory,
       r.usPerBatch.toFixed(2),
       r.usPerBatchMin.toFixed(2),
       r.payloadGBps.toFixed(2),
       r.checksumUs.toFixed(2),
       r.ratioToChecksum.toFixed(2),
       String(r.reference.wireguardGo),
-      yes(r.beatsWireguardGo),
+      verdict(r.beatsWireguardGo),
       r.reference.tailscaleAvx2 === undefined ? '-' : String(r.reference.tailscaleAvx2),
-      yes(r.beatsTailscaleAvx2),
+      verdict(r.beatsTailscaleAvx2),
+      r.allocCopyUs === undefined ? '' : r.allocCopyUs.toFixed(2),
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   process.stdout.write(`vectun core benchmarks (${machine.cpu}, ${machine.cpus} cpus, Node ${machine.node})\n`);
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padStart(widths[i]!)).join('  ') + '\n');
   process.stdout.write(
-    '\nus/batch: median of repeats; x cksum: time / one CK-1 pass over the same input bytes in the same memory.\n' +
-      'Coalesce inputs are restored (first 64 bytes of each packet) outside the timed region before each batch.\n' +
-      'Reference figures (wireguard-go generic, Tailscale AVX2 peer) come from other machines: compare ratios.\n',
+    '\nfigure ISSUE #3: the issue\'s workload through its API on plain Uint8Arrays (a-d: Coalescer#coalesce, the\n' +
+      '  reusable form of coalesce(); e, f: segment(frame), packets in fresh memory that stays valid while held).\n' +
+      'figure device: the layout src/device/tun.ts uses (packets, or frame and output, in one Arena).\n' +
+      'plain-reused: segmentInto from a plain frame into one plain output area reused across calls; arena2: frame\n' +
+      '  and output in two arenas.\n' +
+      'us/batch: median of repeats; x cksum: us/batch / one CK-1 pass over the same input bytes in the same memory,\n' +
+      '  measured in the same run (the machine-independent figure).\n' +
+      'vs wg-go / vs avx2: beat when us/batch is below the reference (wireguard-go generic checksum / Tailscale AVX2\n' +
+      '  peer, issue #3 figures from other machines of this kind); MISS otherwise.\n' +
+      'alloc+copy us: allocating a fresh Uint8Array of the output size and copying it from warm memory, same run:\n' +
+      '  what fresh memory alone costs segment() (the reference writes into preallocated buffers).\n' +
+      'Coalesce inputs are restored (first 64 bytes of each packet) outside the timed region before each batch.\n',
+  );
+  const issue = (results as CoreBenchResult[]).filter((r) => r.role === 'issue');
+  const misses = issue.filter((r) => !r.beatsWireguardGo).map((r) => r.workload);
+  process.stdout.write(
+    `issue #3 figures beating wireguard-go: ${issue.length - misses.length} of ${issue.length}` +
+      (misses.length > 0 ? ` (MISS: ${misses.join(', ')})\n` : '\n'),
   );
   for (const [id, d] of new Map(results.map((r) => [r.workload, r.description]))) process.stdout.write(`  ${id}: ${d}\n`);
   if (checksum.length > 0) {

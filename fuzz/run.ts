@@ -7,9 +7,10 @@
  * and the case number) and is one of:
  * - segment: a valid super-packet or plain frame, usually mutated (flipped
  *   bytes, truncation, header fields), into `segment` and `segmentInto`
- *   (plain output and same-arena output). The only acceptable outcomes are
+ *   (plain frame and output, one arena, arena frame with plain output, plain
+ *   frame with arena output). The only acceptable outcomes are
  *   packets or a `VectunError`; results must equal the literal reference model
- *   (test/core/gso-reference.ts), the three calls must agree, and the frame
+ *   (test/core/gso-reference.ts), the five calls must agree, and the frame
  *   must be left unchanged.
  * - coalesce: a random batch of flows (TCP/UDP, IPv4/IPv6, in or out of order,
  *   short tails, PSH), usually mutated, into `coalesce` and a reused
@@ -101,6 +102,9 @@ function outcome<T>(what: string, fn: () => T): T | VectunError {
 // ------------------------------------------------------------ segment
 
 const arena = new Arena(12 << 20);
+const arena2 = new Arena(8 << 20);
+const plainOut = new Uint8Array(8 << 20);
+const plainOut2 = new Uint8Array(8 << 20);
 const FRAME_AT = 0;
 const OUT_AT = 128 * 1024;
 
@@ -170,30 +174,44 @@ function fuzzSegment(f: Uint8Array, report: FuzzReport): void {
   const ref = referenceSegment(f);
   const a = outcome('segment', () => segment(f));
   check(equalBytes(f, before), 'input-mutated', 'segment() changed its input frame');
+  // Plain output at an odd offset in its buffer: the views must carry it.
   const outB: Uint8Array[] = [];
-  const b = outcome('segmentInto(plain)', () => segmentInto(f, new Uint8Array(8 << 20), outB));
+  const b = outcome('segmentInto(plain)', () => segmentInto(f, plainOut.subarray(3), outB));
   check(equalBytes(f, before), 'input-mutated', 'segmentInto() changed its input frame');
   arena.bytes.set(f, FRAME_AT);
   const inArena = arena.bytes.subarray(FRAME_AT, FRAME_AT + f.length);
   const outC: Uint8Array[] = [];
   const c = outcome('segmentInto(arena)', () => segmentInto(inArena, arena.bytes.subarray(OUT_AT), outC));
   check(equalBytes(inArena, before), 'input-mutated', 'segmentInto() changed its arena frame');
+  // Mixed memory: frame in an arena with plain output, plain frame into another arena.
+  const outD: Uint8Array[] = [];
+  const d = outcome('segmentInto(arena frame, plain out)', () => segmentInto(inArena, plainOut2.subarray(8), outD));
+  check(equalBytes(inArena, before), 'input-mutated', 'segmentInto() changed its arena frame');
+  const outE: Uint8Array[] = [];
+  const e = outcome('segmentInto(plain frame, arena out)', () => segmentInto(f, arena2.bytes.subarray(16), outE));
+  check(equalBytes(f, before), 'input-mutated', 'segmentInto() changed its input frame');
 
+  const paths = [
+    ['segment', a, []],
+    ['segmentInto(plain)', b, outB],
+    ['segmentInto(arena)', c, outC],
+    ['segmentInto(arena frame, plain out)', d, outD],
+    ['segmentInto(plain frame, arena out)', e, outE],
+  ] as const;
   if ('code' in ref) {
-    for (const [name, x, out] of [['segment', a, []], ['segmentInto(plain)', b, outB], ['segmentInto(arena)', c, outC]] as const) {
+    for (const [name, x, out] of paths) {
       check(x instanceof VectunError && x.code === ref.code, 'segment-error', `${name}: expected ${ref.code}, got ${x instanceof VectunError ? x.code : 'packets'}`);
       check(out.length === 0, 'segment-partial', `${name}: delivered packets with an error (D-5)`);
     }
     report.segmentErrors++;
     return;
   }
-  check(!(a instanceof VectunError), 'segment-error', `segment: unexpected ${a instanceof VectunError ? a.code : ''}`);
-  check(!(b instanceof VectunError) && !(c instanceof VectunError), 'segment-error', 'segmentInto rejected a frame segment() accepted');
-  const lists = [a as Uint8Array[], outB, outC];
-  for (const [k, got] of lists.entries()) {
-    check(got.length === ref.packets.length, 'segment-count', `path ${k}: ${got.length} packets, reference ${ref.packets.length}`);
+  for (const [name, x, out] of paths) {
+    check(!(x instanceof VectunError), 'segment-error', `${name}: unexpected ${x instanceof VectunError ? x.code : ''}`);
+    const got = name === 'segment' ? (x as Uint8Array[]) : out;
+    check(got.length === ref.packets.length, 'segment-count', `${name}: ${got.length} packets, reference ${ref.packets.length}`);
     for (let i = 0; i < got.length; i++) {
-      check(equalBytes(got[i]!, ref.packets[i]!), 'segment-bytes', `path ${k}: packet ${i} differs from the reference model`);
+      check(equalBytes(got[i]!, ref.packets[i]!), 'segment-bytes', `${name}: packet ${i} differs from the reference model`);
     }
   }
 }

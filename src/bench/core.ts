@@ -37,16 +37,20 @@ export const REFERENCE_US: Record<WorkloadId, { wireguardGo: number; tailscaleAv
 export type WorkloadId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f';
 
 /**
- * Where the packets live. `arena`: inputs in one arena; for GSO the output
- * area is in the same arena (fused copy + checksum). `arena2`: GSO only,
- * frame and output in two different arenas (src/device/tun.ts today).
+ * Where the packets live. `plain`: ordinary `Uint8Array`s; for GSO this is
+ * the issue's `segment(frame)`, which returns packets in fresh memory.
+ * `plain-reused`: GSO only, `segmentInto` from a plain frame into one plain
+ * output area reused across calls (what the reference measures: its output
+ * buffers are preallocated). `arena`: inputs in one arena; for GSO the output
+ * area is in the same arena (fused copy + checksum; src/device/tun.ts).
+ * `arena2`: GSO only, frame and output in two different arenas.
  */
-export type MemoryKind = 'plain' | 'arena' | 'arena2';
+export type MemoryKind = 'plain' | 'plain-reused' | 'arena' | 'arena2';
 
 export interface CoreBenchOptions {
   /** Workloads to run; default all. */
   workloads?: readonly WorkloadId[];
-  /** Memory kinds; default plain and arena (+ arena2 for e and f). */
+  /** Memory kinds; default plain and arena (+ arena2 for e and f); `plain-reused` on request. */
   memory?: readonly MemoryKind[];
   /** Timed batches per repeat; default 1000. */
   batches?: number;
@@ -61,6 +65,12 @@ export interface CoreBenchResult {
   memory: MemoryKind;
   /** What was called: `Coalescer#coalesce`, `segment` or `segmentInto`. */
   api: string;
+  /**
+   * Which figure this is: `issue` for the issue #3 workload through the
+   * general API on plain memory (`coalesce`'s reusable form; `segment`),
+   * `device` for the layout the TUN device uses (one arena), else `other`.
+   */
+  role: 'issue' | 'device' | 'other';
   packets: number;
   /** Transport payload bytes per batch. */
   payloadBytes: number;
@@ -75,6 +85,12 @@ export interface CoreBenchResult {
   checksumUs: number;
   /** usPerBatch / checksumUs. */
   ratioToChecksum: number;
+  /**
+   * `segment` only: allocating a fresh `Uint8Array` of the output's size and
+   * copying the output into it from warm memory, same run: the part of the
+   * figure that fresh (garbage-collected, cache-cold) memory costs.
+   */
+  allocCopyUs?: number;
   reference: { wireguardGo: number; tailscaleAvx2?: number };
   beatsWireguardGo: boolean;
   beatsTailscaleAvx2?: boolean;
@@ -217,7 +233,7 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
       ? pristine[0]!.length - VNET_HDR_LEN - (id === 'e' ? 40 : 28)
       : pristine.reduce((n, p) => n + p.length - (id === 'c' ? 28 : 40), 0);
     for (const kind of kinds) {
-      if (kind === 'arena2' && !gso) continue;
+      if ((kind === 'arena2' || kind === 'plain-reused') && !gso) continue;
       let packets: Uint8Array[];
       let fn: () => number;
       let before: (() => void) | undefined;
@@ -229,6 +245,15 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
           packets = [frame.slice()];
           api = 'segment';
           fn = () => segment(packets[0]!).length;
+        } else if (kind === 'plain-reused') {
+          packets = [frame.slice()];
+          const area = new Uint8Array(2 * 65600);
+          api = 'segmentInto';
+          fn = () => {
+            out.length = 0;
+            segmentInto(packets[0]!, area, out);
+            return out.length;
+          };
         } else {
           const { arena, views, end } = intoArena([frame], 2 * 65600 + 65536);
           packets = views;
@@ -256,12 +281,23 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
         for (let i = 0; i < packets.length; i++) s += checksumSum(packets[i]!, 0, packets[i]!.length, 0);
         return s & 1;
       });
+      let allocCopyUs: number | undefined;
+      if (api === 'segment') {
+        const bytes = segment(packets[0]!).reduce((n, p) => n + p.length, 0);
+        const warm = new Uint8Array(bytes).fill(0x5a);
+        allocCopyUs = measure(batches, repeats, () => {
+          const fresh = new Uint8Array(bytes);
+          fresh.set(warm);
+          return fresh[bytes - 1]!;
+        }).median;
+      }
       const ref = REFERENCE_US[id];
       const r: CoreBenchResult = {
         workload: id,
         description: DESCRIPTIONS[id],
         memory: kind,
         api,
+        role: kind === 'plain' ? 'issue' : kind === 'arena' ? 'device' : 'other',
         packets: gso ? 1 : packets.length,
         payloadBytes,
         outputs: m.outputs,
@@ -273,6 +309,7 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
         reference: ref,
         beatsWireguardGo: m.median < ref.wireguardGo,
       };
+      if (allocCopyUs !== undefined) r.allocCopyUs = allocCopyUs;
       if (ref.tailscaleAvx2 !== undefined) r.beatsTailscaleAvx2 = m.median < ref.tailscaleAvx2;
       results.push(r);
       options.onProgress?.(`${id} ${kind}: ${m.median.toFixed(2)} us`);
