@@ -204,6 +204,12 @@ interface TunState {
   frameCount: number;
   // write side
   writeChain: Promise<unknown>;
+  /**
+   * writeLists results, reused (writes are serialized, DEV-8). Off-heap on
+   * purpose: a small `new Int32Array(n)` lives on V8's heap, and handing it to
+   * the addon makes V8 move it off-heap (malloc + copy) on every call.
+   */
+  writeResults: Int32Array;
   writable: Reader | undefined;
   coalescer: Coalescer | undefined;
   gro: { tcp: boolean; udp: boolean };
@@ -448,8 +454,8 @@ export class Tun extends EventEmitter {
         mtu: link?.mtu ?? 1500, up: ((link?.flags ?? 0) & IFF_UP) !== 0, offload: Object.freeze({ ...offload }),
         batchSize, closed: false, closing: undefined, removed: undefined, moved: false, events, control,
         readers: [], serving: false, flowing: false, paused: false, flowReader: undefined, slots: undefined, out: undefined,
-        lengths: new Int32Array(batchSize), verified: new Uint8Array(0), batchLength: 0, frameNext: 0, frameCount: 0,
-        writeChain: Promise.resolve(), writable: undefined,
+        lengths: new Int32Array(new ArrayBuffer(4 * batchSize)), verified: new Uint8Array(0), batchLength: 0, frameNext: 0, frameCount: 0,
+        writeChain: Promise.resolve(), writeResults: new Int32Array(new ArrayBuffer(4 * 256)), writable: undefined,
         coalescer: offload.vnetHdr ? new Coalescer({ tcp: offload.tso4 || offload.tso6, udp: offload.uso4 || offload.uso6 }) : undefined,
         gro: { tcp: offload.tso4 || offload.tso6, udp: offload.uso4 || offload.uso6 },
         warned: { tcp: false, udp: false }, stats: emptyStats(), signal: options.signal, onAbort: undefined,
@@ -796,7 +802,8 @@ export class Tun extends EventEmitter {
    */
   async #writeLists(lists: readonly (readonly Uint8Array[])[], counts: readonly number[] | null, input: readonly Uint8Array[], result: WriteResult): Promise<Uint8Array[]> {
     const s = this[kState];
-    const results = new Int32Array(lists.length);
+    if (s.writeResults.length < lists.length) s.writeResults = new Int32Array(new ArrayBuffer(4 * Math.max(lists.length, 2 * s.writeResults.length)));
+    const results = s.writeResults;
     const resend: Uint8Array[] = [];
     let indexOf: Map<Uint8Array, number> | undefined;
     const fail = (packets: readonly Uint8Array[], error: VectunError): void => {
