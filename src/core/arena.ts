@@ -28,6 +28,16 @@ export type WasmSum = (offset: number, length: number, initial: number) => numbe
  */
 export type WasmCopySum = (dst: number, src: number, length: number, initial: number) => number;
 
+/**
+ * @internal The GSO split's remaining segments in one call (checksum.wat
+ * `split`); parameters as documented there. Returns bytes written from `out`.
+ */
+export type WasmSplit = (
+  out: number, src: number, hdrLen: number, csumStart: number, gsoSize: number, len: number,
+  kind: number, origId: number, firstSeq: number, ipBase: number, thBase: number,
+  midFlags: number, lastFlags: number, csumOffset: number, first: number,
+) => number;
+
 let compiled: WebAssembly.Module | undefined;
 const arenaByBuffer = new WeakMap<ArrayBufferLike, Arena>();
 
@@ -42,6 +52,8 @@ export class Arena {
   readonly sum: WasmSum;
   /** Fused copy + sum within this arena (used by the GSO split). */
   readonly copySum: WasmCopySum;
+  /** @internal The GSO split loop within this arena (src/core/gso.ts). */
+  readonly split: WasmSplit;
 
   /** @param byteLength size in bytes, rounded up to whole 64 KiB pages. */
   constructor(byteLength: number) {
@@ -51,6 +63,7 @@ export class Arena {
     const instance = new WebAssembly.Instance(compiled, { env: { memory } });
     this.sum = instance.exports['sum'] as WasmSum;
     this.copySum = instance.exports['copysum'] as WasmCopySum;
+    this.split = instance.exports['split'] as WasmSplit;
     this.bytes = new Uint8Array(memory.buffer);
     arenaByBuffer.set(memory.buffer, this);
   }

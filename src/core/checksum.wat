@@ -31,6 +31,8 @@
 ;;                                   returns CK-1 of the copied bytes: the GSO
 ;;                                   split reads each payload byte once.
 ;;                                   Writes exactly len bytes at dst.
+;;   split(...)                      the rest of a GSO split after its first
+;;                                   segment (see the function).
 ;; Both return the folded, non-inverted 16-bit sum plus `initial` (any u32).
 ;;
 ;; The memory is imported: each Arena (src/core/arena.ts) owns one
@@ -155,7 +157,7 @@
 
   ;; As `sum`, storing every loaded byte at the destination. The ranges must
   ;; not overlap unless dst <= src.
-  (func (export "copysum") (param $dst i32) (param $p i32) (param $n i32) (param $initial i32) (result i32)
+  (func $copysum (export "copysum") (param $dst i32) (param $p i32) (param $n i32) (param $initial i32) (result i32)
     (local $end i32) (local $blockEnd i32) (local $start i32) (local $t i32) (local $u i32)
     (local $a v128) (local $b v128) (local $c v128) (local $d v128)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
@@ -265,4 +267,104 @@
         (i32.store8 (local.get $dst) (local.get $t))
         (local.set $s (i64.add (local.get $s) (i64.extend_i32_u (local.get $t))))))
     (call $finish (local.get $s) (local.get $initial)))
+
+  ;; GSO split, segments $i.. of a well-formed frame whose segment 0 the
+  ;; caller (gso.ts splitFast, fused path) has already built at $out: the
+  ;; same steps per segment as there, without a JS-to-WebAssembly call, a
+  ;; TypedArray#set and a dozen byte stores per segment. Each header is
+  ;; copied from segment 0's, whose per-segment fields are all rewritten:
+  ;; IPv4 total length, ID and checksum, or IPv6 payload length; TCP sequence,
+  ;; flags byte and checksum, or UDP length and checksum. Stores and folds
+  ;; are written out inline (V8 does not inline calls, see above); the header
+  ;; copy uses 16-byte vectors (memory.copy is a call into the runtime).
+  ;;   $src: the packet `in` (RD-8 fields zeroed); $hl, $cs, $gs, $len: header
+  ;;   length (>= 28), csum_start, gso_size, packet length; $kind: 1 IPv4,
+  ;;   2 UDP; $ipBase, $thBase: template sums with the per-segment words
+  ;;   zeroed ($thBase with the pseudo-header addresses and protocol); $co:
+  ;;   checksum field offset in the transport header.
+  ;; Returns the bytes written from $out on, segment 0 included.
+  (func (export "split")
+    (param $out i32) (param $src i32) (param $hl i32) (param $cs i32) (param $gs i32) (param $len i32)
+    (param $kind i32) (param $origId i32) (param $firstSeq i32) (param $ipBase i32) (param $thBase i32)
+    (param $midFlags i32) (param $lastFlags i32) (param $co i32) (param $i i32) (result i32)
+    (local $segStart i32) (local $segLen i32) (local $total i32) (local $o i32) (local $th i32)
+    (local $thLen i32) (local $v i32) (local $seq i32) (local $f i32) (local $k i32) (local $s i64) (local $h i64)
+    (local.set $thLen (i32.sub (local.get $hl) (local.get $cs)))
+    (local.set $segStart (i32.add (local.get $hl) (i32.mul (local.get $i) (local.get $gs))))
+    ;; Every segment before $i is full: hl + gs bytes.
+    (local.set $o (i32.add (local.get $out) (i32.mul (local.get $i) (i32.add (local.get $hl) (local.get $gs)))))
+    (block $done
+      (loop $seg
+        (br_if $done (i32.ge_u (local.get $segStart) (local.get $len)))
+        (local.set $segLen (i32.sub (local.get $len) (local.get $segStart)))
+        (if (i32.gt_u (local.get $segLen) (local.get $gs)) (then (local.set $segLen (local.get $gs))))
+        (local.set $total (i32.add (local.get $hl) (local.get $segLen)))
+        ;; Header copy: whole vectors, then the last 16 bytes (overlapping).
+        (local.set $k (i32.const 0))
+        (block $copied
+          (loop $copy
+            (br_if $copied (i32.gt_u (i32.add (local.get $k) (i32.const 16)) (local.get $hl)))
+            (v128.store (i32.add (local.get $o) (local.get $k)) (v128.load (i32.add (local.get $out) (local.get $k))))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $copy)))
+        (local.set $k (i32.sub (local.get $hl) (i32.const 16)))
+        (v128.store (i32.add (local.get $o) (local.get $k)) (v128.load (i32.add (local.get $out) (local.get $k))))
+        (if (i32.and (local.get $kind) (i32.const 1))
+          (then
+            (i32.store8 offset=2 (local.get $o) (i32.shr_u (local.get $total) (i32.const 8))) (i32.store8 offset=3 (local.get $o) (local.get $total))
+            (local.set $v (i32.and (i32.add (local.get $origId) (local.get $i)) (i32.const 0xFFFF)))
+            (i32.store8 offset=4 (local.get $o) (i32.shr_u (local.get $v) (i32.const 8))) (i32.store8 offset=5 (local.get $o) (local.get $v))
+            ;; CK-5 from the template sum.
+            (local.set $h (i64.add (i64.extend_i32_u (local.get $ipBase))
+                                   (i64.extend_i32_u (i32.add (local.get $total) (local.get $v)))))
+            (local.set $h (i64.add (i64.and (local.get $h) (i64.const 0xFFFF)) (i64.shr_u (local.get $h) (i64.const 16))))
+        (local.set $h (i64.add (i64.and (local.get $h) (i64.const 0xFFFF)) (i64.shr_u (local.get $h) (i64.const 16))))
+        (local.set $h (i64.add (i64.and (local.get $h) (i64.const 0xFFFF)) (i64.shr_u (local.get $h) (i64.const 16))))
+        (local.set $h (i64.add (i64.and (local.get $h) (i64.const 0xFFFF)) (i64.shr_u (local.get $h) (i64.const 16))))
+        (local.set $v (i32.xor (i32.wrap_i64 (local.get $h)) (i32.const 0xFFFF)))
+            (i32.store8 offset=10 (local.get $o) (i32.shr_u (local.get $v) (i32.const 8))) (i32.store8 offset=11 (local.get $o) (local.get $v)))
+          (else
+            (local.set $v (i32.sub (local.get $total) (local.get $cs)))
+            (i32.store8 offset=4 (local.get $o) (i32.shr_u (local.get $v) (i32.const 8))) (i32.store8 offset=5 (local.get $o) (local.get $v))))
+        (local.set $th (i32.add (local.get $o) (local.get $cs)))
+        ;; Pseudo-header length is a 16-bit word (CK-2).
+        (local.set $s (i64.add (i64.extend_i32_u (local.get $thBase))
+          (i64.extend_i32_u (i32.and (i32.add (local.get $thLen) (local.get $segLen)) (i32.const 0xFFFF)))))
+        (if (i32.and (local.get $kind) (i32.const 2))
+          (then
+            (local.set $v (i32.and (i32.add (local.get $segLen) (local.get $thLen)) (i32.const 0xFFFF)))
+            (i32.store8 offset=4 (local.get $th) (i32.shr_u (local.get $v) (i32.const 8))) (i32.store8 offset=5 (local.get $th) (local.get $v))
+            (local.set $s (i64.add (local.get $s) (i64.extend_i32_u (local.get $v)))))
+          (else
+            ;; Sequence number mod 2^32 (PIT-11); FIN/PSH only on the last segment.
+            (local.set $seq (i32.add (local.get $firstSeq) (i32.mul (local.get $i) (local.get $gs))))
+            (i32.store8 offset=4 (local.get $th) (i32.shr_u (local.get $seq) (i32.const 24)))
+            (i32.store8 offset=5 (local.get $th) (i32.shr_u (local.get $seq) (i32.const 16)))
+            (i32.store8 offset=6 (local.get $th) (i32.shr_u (local.get $seq) (i32.const 8)))
+            (i32.store8 offset=7 (local.get $th) (local.get $seq))
+            (local.set $f (select (local.get $lastFlags) (local.get $midFlags)
+              (i32.eq (i32.add (local.get $segStart) (local.get $segLen)) (local.get $len))))
+            (i32.store8 offset=13 (local.get $th) (local.get $f))
+            (local.set $s (i64.add (local.get $s)
+              (i64.extend_i32_u (i32.add (i32.add (i32.shr_u (local.get $seq) (i32.const 16))
+                                                  (i32.and (local.get $seq) (i32.const 0xFFFF)))
+                                         (local.get $f)))))))
+        (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xFFFF)) (i64.shr_u (local.get $s) (i64.const 16))))
+        (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xFFFF)) (i64.shr_u (local.get $s) (i64.const 16))))
+        (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xFFFF)) (i64.shr_u (local.get $s) (i64.const 16))))
+        (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xFFFF)) (i64.shr_u (local.get $s) (i64.const 16))))
+        (local.set $v (i32.xor
+          (call $copysum (i32.add (local.get $o) (local.get $hl)) (i32.add (local.get $src) (local.get $segStart))
+                         (local.get $segLen) (i32.wrap_i64 (local.get $s)))
+          (i32.const 0xFFFF)))
+        ;; D-4: a computed UDP checksum of 0 is sent as 0xFFFF.
+        (if (i32.and (i32.eqz (local.get $v)) (i32.ne (i32.and (local.get $kind) (i32.const 2)) (i32.const 0)))
+          (then (local.set $v (i32.const 0xFFFF))))
+        (local.set $k (i32.add (local.get $th) (local.get $co)))
+        (i32.store8 offset=0 (local.get $k) (i32.shr_u (local.get $v) (i32.const 8))) (i32.store8 offset=1 (local.get $k) (local.get $v))
+        (local.set $o (i32.add (local.get $o) (local.get $total)))
+        (local.set $segStart (i32.add (local.get $segStart) (local.get $gs)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $seg)))
+    (i32.sub (local.get $o) (local.get $out)))
 )

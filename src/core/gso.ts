@@ -418,6 +418,18 @@ function splitFast(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], ar
     // and this view is the one allocation per segment.
     packets.push(new Uint8Array(vb, vBase + o, total));
     o += total;
+    if (fused && segEnd < L) {
+      // The other segments in one WebAssembly call, from this one's header
+      // (3x fewer instructions per segment than this loop); views after.
+      const kind = (isV4 ? 1 : 0) | (isUdp ? 2 : 0);
+      o = arena.split(outAbs, frameAbs, hl, cs, gs, L, kind, origId, firstSeq, ipBase, thBase, midFlags, lastFlags, co, 1);
+      for (let at = total, start = segEnd; start < L; start += gs) {
+        const n = hl + (start + gs < L ? gs : L - start);
+        packets.push(new Uint8Array(vb, vBase + at, n));
+        at += n;
+      }
+      break;
+    }
   }
   return o;
 }
