@@ -41,7 +41,7 @@ export interface CoalesceCallOptions {
   /**
    * Skips CK-4 for packets whose transport checksum the caller KNOWS verifies
    * (GRO-T4/GRO-U3 would pass): `true` for every packet, or a flag per input
-   * index (non-zero = verified; missing indices are validated). Meant for
+   * index (1 = verified; other values and missing indices are validated). Meant for
    * packets this library's own split produced (RD-9) and nobody modified
    * since, e.g. the bridge forwarding a `Tun.read` batch. A wrong claim lets a
    * packet with a bad checksum merge, and the kernel then computes a fresh,

@@ -110,7 +110,7 @@ export interface WriteResult {
 export interface TunWriteOptions {
   /**
    * Skips the GRO checksum validation (CK-4) for packets known to verify:
-   * `true` for all, or one flag per packet (non-zero = verified), such as
+   * `true` for all, or one flag per packet (1 = verified), such as
    * another Tun's {@link Tun.checksumsVerified} for the unmodified batch it
    * read. Default: every packet is validated (packets may have been
    * modified). A false claim lets a corrupt packet merge and get a fresh,
