@@ -76,8 +76,9 @@ if (json) {
       '  measured in the same run (the machine-independent figure).\n' +
       'vs wg-go / vs avx2: beat when us/batch is below the reference (wireguard-go generic checksum / Tailscale AVX2\n' +
       '  peer, issue #3 figures from other machines of this kind); MISS otherwise.\n' +
-      'alloc+copy us: allocating a fresh Uint8Array of the output size and copying it from warm memory, same run:\n' +
-      '  what fresh memory alone costs segment() (the reference writes into preallocated buffers).\n' +
+      'alloc+copy us: segment() without the split, same run: a fresh Uint8Array of the output size, the copy into\n' +
+      '  it from warm memory and the packet views. What returning packets in fresh memory costs by itself (the\n' +
+      '  reference writes into preallocated buffers; that is the plain-reused row).\n' +
       'Coalesce inputs are restored (first 64 bytes of each packet) outside the timed region before each batch.\n',
   );
   const issue = (results as CoreBenchResult[]).filter((r) => r.role === 'issue');

@@ -13,11 +13,13 @@
  *
  * Speed: well-formed frames (the kernel's) build every segment's headers from
  * one template with incrementally updated checksums. When the frame and the
- * output area live in the same {@link Arena}, each payload is copied and
- * summed in one WebAssembly pass (`copySum`) and the returned view is the only
- * allocation per segment. Otherwise payloads are copied with `TypedArray#set`
- * and summed in place wherever WebAssembly can read them. `segment` copies the
- * frame into a scratch arena to take the fused path and its result out once.
+ * output area live in the same {@link Arena}, JavaScript builds segment 0 and
+ * one WebAssembly call (`Arena.split`) the rest, copying and summing each
+ * payload in one pass; the returned view is the only allocation per segment.
+ * Otherwise payloads are copied with `TypedArray#set` and summed in place
+ * wherever WebAssembly can read them. `segment`, and `segmentInto` with
+ * neither side in an arena, copy the frame into a scratch arena to take the
+ * fused path and copy the result out once.
  * @module
  */
 import { VectunError, packetError } from '../errors.js';
@@ -419,8 +421,8 @@ function splitFast(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], ar
     packets.push(new Uint8Array(vb, vBase + o, total));
     o += total;
     if (fused && segEnd < L) {
-      // The other segments in one WebAssembly call, from this one's header
-      // (3x fewer instructions per segment than this loop); views after.
+      // The other segments in one WebAssembly call, from this one's header;
+      // views after. 45 segments: 4.0 us instead of 5.0 (bench e, arena).
       const kind = (isV4 ? 1 : 0) | (isUdp ? 2 : 0);
       o = arena.split(outAbs, frameAbs, hl, cs, gs, L, kind, origId, firstSeq, ipBase, thBase, midFlags, lastFlags, co, 1);
       for (let at = total, start = segEnd; start < L; start += gs) {

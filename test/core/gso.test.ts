@@ -539,6 +539,26 @@ test('D-4 a UDP_L4 segment whose checksum computes to 0x0000 carries 0xFFFF; TCP
   assert.equal(u16(st!, 36), 0);
 });
 
+test('D-4 in the middle of a split (segment 1 of 3, the WebAssembly loop on fused paths): 0x0000 becomes 0xFFFF', () => {
+  for (const version of [4, 6] as const) {
+    const addr = version === 4 ? V4 : V6;
+    const iph = version === 4 ? 20 : 40;
+    // Segment 1 alone, tuned to a zero checksum, then placed between two others.
+    const mid = buildPacket({ version, proto: 'udp', src: addr.A, dst: addr.B, payload: 100 });
+    tuneForZeroChecksum(mid, iph, 17, iph + 8 + 60);
+    const payload = new Uint8Array(250);
+    payload.fill(0x33, 0, 100);
+    payload.set(mid.subarray(iph + 8), 100);
+    payload.fill(0x44, 200);
+    const p = buildPacket({ version, proto: 'udp', src: addr.A, dst: addr.B, payload });
+    const f = frame({ needsCsum: true, gsoType: GSO_UDP_L4, hdrLen: iph + 8, gsoSize: 100, csumStart: iph, csumOffset: 6 }, p);
+    const segs = segmentAll(f);
+    assert.equal(segs.length, 3);
+    assert.equal(u16(segs[1]!, iph + 6), 0xffff, `IPv${version}`);
+    for (const s of segs) assert.ok(transportChecksumValid(s, iph, 17));
+  }
+});
+
 test('RD-7 (not D-4) NONE completion stores a computed 0x0000 unchanged, also for UDP', () => {
   const u = buildPacket({ version: 4, proto: 'udp', src: V4.A, dst: V4.B, payload: 40 });
   tuneForZeroChecksum(u, 20, 17, 30);
