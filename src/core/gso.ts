@@ -152,9 +152,10 @@ export function segmentInto(frame: Uint8Array, out: Uint8Array, packets: Uint8Ar
   let n: number;
   if (sameBuffer) {
     n = gsoType === GSO_NONE ? single(frame, out, packets) : split(frame, out, packets, arenaOf(outBuffer));
-  } else if (frame.length <= MAX_FRAME_LEN && needed <= SCRATCH_WORK && arenaOf(outBuffer) === undefined && arenaOf(frameBuffer) === undefined) {
-    // Neither side is WebAssembly memory: split in the scratch arena (fused)
-    // and copy the result out once, as segment() does.
+  } else if (frame.length <= MAX_FRAME_LEN && needed <= SCRATCH_WORK) {
+    // Different memories: split in the scratch arena (fused) and copy the
+    // result out once, as segment() does. Two bulk copies beat copying each
+    // payload with TypedArray#set, also when one side is an arena.
     const work = splitInScratch(frame, packets);
     out.set(work);
     n = work.length;
