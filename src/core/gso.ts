@@ -123,7 +123,8 @@ function validate(frame: Uint8Array): void {
  * IP packets, writing them contiguously into `out` from `out[0]` and pushing
  * one view per packet onto `packets` (D-5: all of them). `frame` is left
  * unchanged (see the module note). Same-arena `frame` and `out` take the
- * fused copy+checksum path; they must not overlap.
+ * fused copy+checksum path in place; they must not overlap. Otherwise the
+ * frame is split in a scratch arena and the result copied into `out`.
  *
  * A GSO frame with an empty payload yields no packet (RD-9); a bare 10-byte
  * NONE frame yields one empty packet (RD-6).
@@ -174,11 +175,12 @@ export function segmentInto(frame: Uint8Array, out: Uint8Array, packets: Uint8Ar
  * this frame's segments, so a packet stays valid and unaliased for as long
  * as the caller holds it, and holding one keeps only this call's bytes
  * alive. The frame is split in a scratch arena (fused copy + checksum) and
- * the result copied out once. The copy into fresh memory is most of the
- * cost: the allocator hands back memory the garbage collector freed, which
- * is cold in the caches (V8 collects young array buffers only every ~32 MB).
- * Bump-allocated 2 MiB blocks were ~10% slower (page faults on fresh
- * blocks); `ArrayBuffer#slice` of the scratch was no faster.
+ * the result copied out once. Fresh memory is most of the cost (bench/run.ts
+ * reports it as `alloc+copy`): the garbage collector frees dropped results
+ * only every few hundred calls, so each call writes ~64 KiB of cache-cold or
+ * newly faulted memory. Bump-allocated 2 MiB and 256 KiB blocks, and
+ * `ArrayBuffer#slice` of the scratch, measured no faster. Where speed
+ * matters, {@link segmentInto} into a reused area avoids this cost.
  * @throws VectunError as {@link segmentInto}; `ERR_OUTPUT_TOO_SMALL` only if
  *   the segments would exceed {@link SEGMENT_OUTPUT_LIMIT} bytes.
  */
