@@ -51,6 +51,8 @@ export class FlowTable {
   #keyLen = new Uint8Array(0);
   readonly #scratch = new Int32Array(KEY_WORDS);
   #count = 0;
+  /** The flow of the previous lookup, -1 = none this batch: runs of one flow skip the hash. */
+  #last = -1;
 
   /** @param tcp whether the key includes the TCP acknowledgment number. */
   constructor(tcp: boolean) {
@@ -85,6 +87,7 @@ export class FlowTable {
       this.#gen = 1;
     }
     this.#count = 0;
+    this.#last = -1;
   }
 
   /**
@@ -98,12 +101,19 @@ export class FlowTable {
     // IPv6; the count also keeps the two versions apart (VOC-6).
     let n: number;
     let h: number;
+    const last = this.#last;
     if (iph === 20) {
       n = 4;
       kw[0] = word(p, 12);
       kw[1] = word(p, 16);
       kw[2] = word(p, 20); // ports
       kw[3] = this.#tcp ? word(p, 28) : 0; // ack (GRO-T2; TS-25)
+      if (last !== -1 && this.#keyLen[last] === 4) {
+        // Split batches come as runs of one flow: same key as last time?
+        const keys = this.#keys;
+        const at = last * KEY_WORDS;
+        if (keys[at] === kw[0] && keys[at + 1] === kw[1] && keys[at + 2] === kw[2] && keys[at + 3] === kw[3]) return last;
+      }
       h = Math.imul(kw[0]!, 0x9e3779b1) ^ kw[1]!;
       h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ kw[2]!;
       h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ kw[3]!;
@@ -140,11 +150,13 @@ export class FlowTable {
             continue probe;
           }
         }
+        this.#last = id;
         return id;
       }
       s = (s + 1) & mask;
     }
     const id = this.#count++;
+    this.#last = id;
     slots[s] = id;
     slotGen[s] = gen;
     this.#hash[id] = h;
