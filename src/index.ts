@@ -11,6 +11,7 @@
 export { VectunError } from './errors.js';
 export type { VectunErrorCode, PacketErrorCode, DeviceErrorCode, LabErrorCode } from './errors.js';
 export { Arena } from './core/arena.js';
+export type { WasmSum, WasmCopySum } from './core/arena.js';
 export { checksumSum, pseudoHeaderSum, transportChecksumValid } from './core/checksum.js';
 export * from './core/virtio.js';
 export * from './core/gso.js';

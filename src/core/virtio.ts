@@ -17,12 +17,17 @@ export const VNET_F_NEEDS_CSUM = 1;
 /** flags bit 1: checksum already verified; ignored on read, never set on write. */
 export const VNET_F_DATA_VALID = 2;
 
-/** gso_type values (HDR-1). */
+/** gso_type NONE: a plain packet, not a super-packet (HDR-1). */
 export const GSO_NONE = 0;
+/** gso_type TCPV4: an IPv4 TCP super-packet (TSO). */
 export const GSO_TCPV4 = 1;
+/** gso_type UDP (UFO): never negotiated, rejected on read (DEV-4, HDR-6). */
 export const GSO_UDP = 3;
+/** gso_type TCPV6: an IPv6 TCP super-packet (TSO). */
 export const GSO_TCPV6 = 4;
+/** gso_type UDP_L4: a UDP super-packet split by datagram (USO, Linux 6.2+). */
 export const GSO_UDP_L4 = 5;
+/** ECN bit of gso_type (TSO_ECN): never negotiated, rejected on read (HDR-6). */
 export const GSO_ECN = 0x80;
 
 /** The accepted gso types after decoding (HDR-6, HDR-7). */
@@ -32,10 +37,15 @@ export type GsoType = typeof GSO_NONE | typeof GSO_TCPV4 | typeof GSO_TCPV6 | ty
 export interface VirtioNetHeader {
   /** flags & NEEDS_CSUM. */
   needsCsum: boolean;
+  /** What kind of packet follows (HDR-6): NONE, TCPV4, TCPV6 or UDP_L4. */
   gsoType: GsoType;
+  /** Bytes of IP + transport header; not trusted on read for GSO types (HDR-3). */
   hdrLen: number;
+  /** Transport payload bytes per segment, the last may be shorter (VOC-4). */
   gsoSize: number;
+  /** Offset of the transport header from the packet start; iphLen on read (HDR-3). */
   csumStart: number;
+  /** Offset of the checksum field from csumStart: 16 for TCP, 6 for UDP. */
   csumOffset: number;
 }
 
