@@ -19,6 +19,7 @@ import { VectunError } from '../errors.js';
  * internals.
  */
 export interface BridgePort {
+  /** Device name, for messages. */
   readonly name: string;
   /** One batch of plain IP packets, views valid until the next read. */
   read(): Promise<Uint8Array[]>;

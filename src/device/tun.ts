@@ -55,10 +55,13 @@ export interface TunOffload {
   readonly vnetHdr: boolean;
   /** TUN_F_CSUM: partial checksums in both directions. */
   readonly csum: boolean;
+  /** TUN_F_TSO4: IPv4 TCP super-packets in both directions; enables TCP GRO. */
   readonly tso4: boolean;
+  /** TUN_F_TSO6: IPv6 TCP super-packets in both directions. */
   readonly tso6: boolean;
-  /** TUN_F_USO4/6 (kernel 6.2+): UDP super-packets; enables UDP GRO. */
+  /** TUN_F_USO4 (kernel 6.2+): IPv4 UDP super-packets; enables UDP GRO. */
   readonly uso4: boolean;
+  /** TUN_F_USO6 (kernel 6.2+): IPv6 UDP super-packets. */
   readonly uso6: boolean;
 }
 
@@ -91,6 +94,7 @@ export type TunFromFdOptions = Pick<TunOpenOptions, 'offload' | 'batchSize' | 's
 export interface WriteFailure {
   /** Position in the array passed to `write`. */
   index: number;
+  /** Why: `ERR_TUN_SYSCALL` with `errno`/`syscall`, or a packet-level code. */
   error: VectunError;
 }
 
@@ -131,6 +135,7 @@ export interface TunStats {
   segments: number;
   /** Packets delivered to the caller. */
   packetsRead: number;
+  /** Bytes of those packets (IP headers included, vnet headers not). */
   bytesRead: number;
   /** Frames (or packets) dropped on read, by error code (`ERR_PACKET_EMPTY`, `ERR_GSO_TYPE_UNSUPPORTED`, ...). */
   readDrops: Record<string, number>;
@@ -138,6 +143,7 @@ export interface TunStats {
   writes: number;
   /** Of those, carrying more than one packet. */
   coalescedWrites: number;
+  /** Packets the kernel accepted (each packet of a coalesced write counts). */
   packetsWritten: number;
   /** Bytes accepted, vnet headers included. */
   bytesWritten: number;
@@ -146,13 +152,21 @@ export interface TunStats {
   /** Times a write waited for the device to become writable (EAGAIN). */
   writeWaits: number;
   /** Coalesced writes rejected with EINVAL that turned GRO off (style rule 3). */
-  groFallbacks: { tcp: number; udp: number };
+  groFallbacks: {
+    /** TCP GRO turned off after a rejected coalesced TCP write. */
+    tcp: number;
+    /** UDP GRO turned off after a rejected coalesced UDP write. */
+    udp: number;
+  };
 }
 
 /** A queue descriptor handed out by {@link Tun.queue}, for `Tun.fromFd` in a worker. */
 export interface TunQueueHandle {
+  /** The queue's descriptor; ownership passes to whoever adopts it. */
   fd: number;
+  /** Queue number, 1 .. queues - 1 (queue 0 stays with the Tun). */
   index: number;
+  /** Interface name of the device. */
   name: string;
 }
 
@@ -307,7 +321,9 @@ export interface TunEvents {
   packets: [batch: Uint8Array[]];
   /** The MTU changed (from outside or by setMtu). */
   mtu: [mtu: number];
+  /** The link was brought up (from outside or by setUp). */
   up: [];
+  /** The link was brought down; writes fail with EIO until it is up again. */
   down: [];
   /** The device was deleted; I/O now fails with ERR_TUN_REMOVED. */
   removed: [];
@@ -319,6 +335,7 @@ export interface TunEvents {
   drop: [error: VectunError];
   /** A read failed in event mode. */
   error: [error: VectunError];
+  /** The handle is closed; emitted once, on the next tick after close(). */
   close: [];
 }
 
@@ -491,6 +508,7 @@ export class Tun extends EventEmitter {
   get isUp(): boolean {
     return this[kState].up;
   }
+  /** Number of queues (file descriptors) opened for the device. */
   get queues(): number {
     return this[kState].queueFds.length;
   }
@@ -503,7 +521,12 @@ export class Tun extends EventEmitter {
     return this[kState].batchSize;
   }
   /** Effective GRO switches (DEV-6): requested and supported by the negotiated offloads. */
-  get gro(): { tcp: boolean; udp: boolean } {
+  get gro(): {
+    /** TCP packets are coalesced. */
+    tcp: boolean;
+    /** UDP datagrams are coalesced. */
+    udp: boolean;
+  } {
     return { ...this[kState].gro };
   }
   /** A snapshot of the counters. */
@@ -511,6 +534,7 @@ export class Tun extends EventEmitter {
     const s = this[kState].stats;
     return { ...s, readDrops: { ...s.readDrops }, writeDrops: { ...s.writeDrops }, groFallbacks: { ...s.groFallbacks } };
   }
+  /** Whether close() was called. */
   get closed(): boolean {
     return this[kState].closed;
   }
@@ -556,6 +580,7 @@ export class Tun extends EventEmitter {
     });
   }
 
+  /** Batches as from {@link Tun.read} until the device closes; same view lifetime. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array[], void, undefined> {
     for (;;) {
       let batch: Uint8Array[];
@@ -1048,6 +1073,7 @@ export class Tun extends EventEmitter {
     return this;
   }
 
+  /** Undoes {@link Tun.unref}: a waiting read keeps the process alive again. */
   ref(): this {
     const s = this.#check('ref');
     s.binding.pollRef(s.poller, true);
@@ -1088,6 +1114,7 @@ export class Tun extends EventEmitter {
     return s.closing;
   }
 
+  /** `await using tun = await Tun.open()`: closes the device. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
