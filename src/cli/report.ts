@@ -4,6 +4,7 @@
  * unit-tested without devices.
  * @module
  */
+import type { BridgeDirectionStats } from '../device/bridge.js';
 import { formatBitRate, formatBytes, formatFacts, formatRatio, formatTable } from './format.js';
 
 /** What `tun.offload` reports (architecture.md, device contract). */
@@ -29,14 +30,7 @@ export function describeOffload(o: OffloadFlags | undefined): string {
 }
 
 /** Counters of one bridge direction, as `BridgeDirectionStats` has them. */
-export interface DirectionCounters {
-  reads: number;
-  packets: number;
-  bytes: number;
-  written: number;
-  writes: number;
-  drops: number;
-}
+export type DirectionCounters = Pick<BridgeDirectionStats, 'reads' | 'packets' | 'bytes' | 'written' | 'writes' | 'drops'>;
 
 /** A plain copy of one direction's counters (the live object keeps changing). */
 export function snapshotCounters(s: DirectionCounters): DirectionCounters {

@@ -123,6 +123,18 @@ function ipHeadersCompatible(p: Uint8Array, h: Uint8Array, v6: boolean): boolean
   return p[1] === h[1] && p[6]! >> 5 === h[6]! >> 5 && p[8] === h[8];
 }
 
+/**
+ * The IP-layer checks GRO-T1 and GRO-U1 share: at most 65535 bytes, the IP
+ * length field consistent with the packet (IPv4 total length, IPv6 payload
+ * length), and for IPv4 neither MF nor a fragment offset.
+ */
+function ipLayerMergeable(p: Uint8Array, len: number, iph: number): boolean {
+  if (len > GRO_MAX_PACKET) return false;
+  if (iph === 40) return u16(p, 4) === len - 40;
+  // MF (0x20) or a fragment offset (low 5 bits of byte 6, byte 7).
+  return u16(p, 2) === len && (p[6]! & 0x3f) === 0 && p[7] === 0;
+}
+
 function u16(p: Uint8Array, at: number): number {
   return (p[at]! << 8) | p[at + 1]!;
 }
@@ -374,12 +386,7 @@ export class Coalescer {
   #tcpPacket(p: Uint8Array, i: number, iph: number): void {
     const len = p.length;
     // GRO-T1: any failure makes p a no-op.
-    if (len > GRO_MAX_PACKET) return this.#noop(i);
-    if (iph === 20) {
-      if (u16(p, 2) !== len) return this.#noop(i);
-      // MF (0x20) or a fragment offset (low 5 bits of byte 6, byte 7).
-      if ((p[6]! & 0x3f) !== 0 || p[7] !== 0) return this.#noop(i);
-    } else if (u16(p, 4) !== len - 40) return this.#noop(i);
+    if (!ipLayerMergeable(p, len, iph)) return this.#noop(i);
     const thLen = (p[iph + 12]! >> 4) * 4;
     if (thLen < 20 || len < iph + thLen) return this.#noop(i);
     const tcpFlags = p[iph + 13];
@@ -506,11 +513,7 @@ export class Coalescer {
   #udpPacket(p: Uint8Array, i: number, iph: number): void {
     const len = p.length;
     // GRO-U1 (the UDP length field itself is never checked).
-    if (len > GRO_MAX_PACKET) return this.#noop(i);
-    if (iph === 20) {
-      if (u16(p, 2) !== len) return this.#noop(i);
-      if ((p[6]! & 0x3f) !== 0 || p[7] !== 0) return this.#noop(i);
-    } else if (u16(p, 4) !== len - 40) return this.#noop(i);
+    if (!ipLayerMergeable(p, len, iph)) return this.#noop(i);
     const gso = len - iph - 8;
     if (gso <= 0) return this.#noop(i);
     const flows = this.#udpFlows;
