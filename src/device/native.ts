@@ -1,5 +1,5 @@
 /**
- * The native addon's interface (native/vectun.c) and its loader.
+ * The native addon's interface (native/: addon.c registers the tables of tun.c, netlink.c and poll.c) and its loader.
  *
  * The addon is a handful of syscall-shaped functions plus one poller; every
  * function returns a non-negative result or `-errno`. Policy (offload
