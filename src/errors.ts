@@ -67,8 +67,18 @@ export type LabErrorCode =
   /** A transfer finished but its bytes, count or checksums do not match. */
   | 'ERR_LAB_TRAFFIC';
 
+/** Codes for the batched UDP socket (`src/udp`). */
+export type UdpErrorCode =
+  /** The socket was closed; pending reads and sends reject with this. */
+  | 'ERR_UDP_CLOSED';
+
+/** Codes for the WireGuard endpoint (`src/wg`). */
+export type WireGuardErrorCode =
+  /** A configuration (API object or UAPI `set=1`) was rejected; `errno` is the UAPI reply's. */
+  | 'ERR_WG_CONFIG';
+
 /** Every code a {@link VectunError} may carry. */
-export type VectunErrorCode = PacketErrorCode | DeviceErrorCode | LabErrorCode;
+export type VectunErrorCode = PacketErrorCode | DeviceErrorCode | LabErrorCode | UdpErrorCode | WireGuardErrorCode;
 
 /** The one error class of vectun. Tell failures apart by `code`. */
 export class VectunError extends Error {

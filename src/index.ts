@@ -9,7 +9,7 @@
  * @module
  */
 export { VectunError } from './errors.js';
-export type { VectunErrorCode, PacketErrorCode, DeviceErrorCode, LabErrorCode } from './errors.js';
+export type { VectunErrorCode, PacketErrorCode, DeviceErrorCode, LabErrorCode, UdpErrorCode, WireGuardErrorCode } from './errors.js';
 export { Arena } from './core/arena.js';
 export type { WasmSum, WasmCopySum } from './core/arena.js';
 export { checksumSum, pseudoHeaderSum, transportChecksumValid } from './core/checksum.js';
