@@ -1,11 +1,16 @@
 /**
  * `npm run bench`: the offload-core workloads of issue #3 (src/bench/core.ts)
- * as a table, or JSON with `--json`.
+ * as a table, or JSON with `--json`; then (table mode) the UDP row,
+ * src/bench/udp.ts: vectun UdpSocket vs Node dgram between two namespaces;
+ * needs root, skipped with the reason otherwise or with `--no-udp`; its JSON
+ * comes from `node dist/src/bench/udp.js --json`.
  *
- *   node dist/bench/run.js [--json] [--batches N] [--repeats N] [--only a,b,e]
+ *   node dist/bench/run.js [--json] [--batches N] [--repeats N] [--only a,b,e] [--no-udp] [--udp-seconds N]
  */
 import * as os from 'node:os';
 import { runChecksumBenchmarks, runCoreBenchmarks, type CoreBenchResult, type WorkloadId } from '../src/bench/core.js';
+import { formatUdpResult, runUdpBenchmark } from '../src/bench/udp.js';
+import { labUnavailableReason } from '../src/lab/netns.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -93,5 +98,21 @@ if (json) {
     for (const c of checksum) {
       process.stdout.write(`  ${String(c.bytes).padStart(5)} B  ${c.case.padEnd(32)} ${c.nsPerCall.toFixed(1).padStart(8)} ns/call  ${c.gbps.toFixed(1).padStart(5)} GB/s\n`);
     }
+  }
+}
+
+// The UDP row, after the core runs so the two do not share the CPU.
+if (!json && only === undefined && !process.argv.includes('--no-udp')) {
+  const reason = labUnavailableReason();
+  if (reason !== undefined) {
+    process.stdout.write(`\nUDP row skipped: ${reason}\n`);
+  } else {
+    runUdpBenchmark({ seconds: positiveInt('--udp-seconds', 2), repeats: 3, onProgress: (l) => process.stderr.write(`  ${l}\n`) }).then(
+      (r) => process.stdout.write('\n' + formatUdpResult(r)),
+      (err: unknown) => {
+        process.stderr.write(`UDP row failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+      },
+    );
   }
 }
