@@ -11,11 +11,13 @@
  */
 import { VectunError } from '../errors.js';
 
-/** AF_INET, AF_INET6 (linux/socket.h). */
+/** AF_INET (linux/socket.h). */
 export const AF_INET = 2;
+/** AF_INET6 (linux/socket.h). */
 export const AF_INET6 = 10;
-/** sizeof(struct sockaddr_in), sizeof(struct sockaddr_in6). */
+/** sizeof(struct sockaddr_in). */
 export const SOCKADDR_IN_LEN = 16;
+/** sizeof(struct sockaddr_in6). */
 export const SOCKADDR_IN6_LEN = 28;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -33,6 +33,7 @@ const EHOSTUNREACH = 113;
 const ENETUNREACH = 101;
 const EPERM = 1;
 const EACCES = 13;
+const EAFNOSUPPORT = 97;
 
 /** One receive slot: the largest UDP payload or GRO-coalesced receive (65535 - 8 rounded up). */
 export const UDP_RECV_SLOT = 65536;
@@ -43,7 +44,7 @@ const MAX_EINTR = 1000;
 
 /** Options of {@link UdpSocket.open}. */
 export interface UdpOpenOptions {
-  /** 4, 6, or `'dual'` (IPv6 socket that also carries IPv4, shown as IPv4); default from `address`, else `'dual'`. */
+  /** 4, 6, or `'dual'` (IPv6 socket that also carries IPv4, shown as IPv4); default from `address`, else `'dual'` (4 where IPv6 is disabled). */
   family?: 4 | 6 | 'dual';
   /** Local address to bind; default the wildcard of the family. */
   address?: string;
@@ -344,8 +345,15 @@ export class UdpSocket extends EventEmitter {
     o.signal?.throwIfAborted();
     const b = o.binding ?? loadUdpBinding();
 
-    const inet6 = family !== 4;
-    const fd = b.udpOpen(inet6 ? 6 : 4, family === 6 ? 1 : 0, netns);
+    let inet6 = family !== 4;
+    let fd = b.udpOpen(inet6 ? 6 : 4, family === 6 ? 1 : 0, netns);
+    let effective = family;
+    if (fd === -EAFNOSUPPORT && o.family === undefined && local === undefined) {
+      // IPv6 disabled in this kernel or namespace: the default becomes IPv4.
+      inet6 = false;
+      effective = 4;
+      fd = b.udpOpen(4, 0, netns);
+    }
     if (fd < 0) throw udpError(fd, netns === '' ? 'socket' : 'setns', netns === '' ? undefined : netns);
     try {
       const setOpt = (name: Parameters<UdpBinding['udpSetOption']>[1], value: number): number => b.udpSetOption(fd, name, value);
@@ -373,7 +381,7 @@ export class UdpSocket extends EventEmitter {
       const gsoSupported = b.udpGetOption(fd, 'UDP_SEGMENT') >= 0;
       // UDP_GRO (Linux 5.0): setting it is the probe.
       const gro = wantGro && setOpt('UDP_GRO', 1) >= 0;
-      const bindTo = local ?? UdpEndpoint.of(family === 4 ? '0.0.0.0' : '::', port);
+      const bindTo = local ?? UdpEndpoint.of(effective === 4 ? '0.0.0.0' : '::', port);
       const r = b.udpBind(fd, bindTo.sockaddr);
       if (r < 0) throw udpError(r, 'bind', bindTo.toString());
       const name = new Uint8Array(SOCKADDR_IN6_LEN);
@@ -387,7 +395,7 @@ export class UdpSocket extends EventEmitter {
       if (typeof poller === 'number') throw udpError(poller, 'uv_poll_init');
       const gso = wantGso && gsoSupported;
       const state: UdpState = {
-        binding: b, fd, poller, pollMask: 0, idleCheck: false, inet6, dual: family === 'dual', local: bound, remote: undefined,
+        binding: b, fd, poller, pollMask: 0, idleCheck: false, inet6, dual: effective === 'dual', local: bound, remote: undefined,
         batchSize, gso, gro, limits: { maxSegments: gso ? UDP_MAX_SEGMENTS : 1, maxSegmentSize: UDP_MAX_PAYLOAD_V6 },
         closed: false, closing: undefined, readers: [], serving: false, flowing: false, paused: false, flowReader: undefined,
         arena: undefined, lengths: new Int32Array(new ArrayBuffer(4 * batchSize)), segments: new Int32Array(new ArrayBuffer(4 * batchSize)),

@@ -67,6 +67,15 @@ test('open: family dual is an AF_INET6 socket with IPV6_V6ONLY off; 6 sets it; n
   await assert.rejects(UdpSocket.open({ port: 70000, binding: new FakeUdpBinding() }), isCode('ERR_INVALID_ARG'));
 });
 
+test('open: the default family falls back to IPv4 where IPv6 is disabled (EAFNOSUPPORT); an explicit 6 fails', async () => {
+  const fake = new FakeUdpBinding({ noInet6: true });
+  const sock = await UdpSocket.open({ binding: fake });
+  assert.equal(sock.localAddress.address, '0.0.0.0');
+  assert.deepEqual(fake.opened.map((o) => o.family), [4]);
+  await sock.close();
+  await assert.rejects(UdpSocket.open({ family: 6, binding: new FakeUdpBinding({ noInet6: true }) }), isCode('ERR_UDP_SYSCALL'));
+});
+
 test('GSO: equal-size datagrams to one destination go out as one UDP_SEGMENT message, from the caller\'s buffers', async () => {
   const { sock, fake } = await openFake();
   const data = [...numbered(10, 1200), new Uint8Array(500).fill(99)];
