@@ -6,6 +6,7 @@
  * `netns`).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createNetns, createVethPair, type Netns } from '../../src/lab/netns.js';
 import { UdpSocket, type UdpEndpoint } from '../../src/udp/index.js';
 
@@ -50,6 +51,15 @@ export async function createUdpLab(n: number, mtu = 1500): Promise<UdpLab> {
     await b?.remove();
     throw err;
   }
+}
+
+/**
+ * Packets the kernel dropped before any socket, on a full per-CPU backlog
+ * (/proc/net/softnet_stat, second column, summed over CPUs; system-wide).
+ * veth delivers through that backlog, so a drop there is not the socket's.
+ */
+export function backlogDrops(): number {
+  return readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n').reduce((n, line) => n + parseInt(line.split(/\s+/)[1] ?? '0', 16), 0);
 }
 
 /** Deterministic sizes: runs (1..80 long) of one size in [min, max], some runs ending shorter. */

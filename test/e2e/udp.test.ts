@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { VectunError } from '../../src/errors.js';
 import { UdpSocket } from '../../src/udp/index.js';
 import { e2eSkip } from './require-root.js';
-import { check, createUdpLab, fill, mixedSizes, openIn, verifiedTransfer, type UdpLab } from './udp-lab.js';
+import { backlogDrops, check, createUdpLab, fill, mixedSizes, openIn, verifiedTransfer, type UdpLab } from './udp-lab.js';
 
 const skip = e2eSkip();
 const COUNT = 100_000;
@@ -144,6 +144,7 @@ test('a full receive buffer: drops counted (SO_RXQ_OVFL), received + dropped = s
         fill(d, 9, i);
         return d;
       });
+      const backlogBefore = backlogDrops();
       const r = await a.send(datagrams, dest);
       assert.equal(r.datagrams, total, 'the kernel took every datagram for sending');
       const seen: number[] = [];
@@ -168,7 +169,9 @@ test('a full receive buffer: drops counted (SO_RXQ_OVFL), received + dropped = s
       const drops = b.stats.receiveDrops;
       assert.ok(seen.length > 0 && seen.length < total, `received ${seen.length}`);
       assert.ok(seen.every((s, i) => i === 0 || s > seen[i - 1]!), 'survivors in order, no duplicates');
-      assert.equal(seen.length + drops, total, `received ${seen.length} + dropped ${drops}`);
+      // Exact unless the kernel also dropped on its (system-wide) backlog during the test, which no socket can count.
+      const backlog = backlogDrops() - backlogBefore;
+      assert.ok(seen.length + drops <= total && seen.length + drops >= total - backlog, `received ${seen.length} + dropped ${drops} (backlog drops ${backlog}) vs ${total} sent`);
     } finally {
       await a.close();
       await b.close();
