@@ -39,6 +39,8 @@ export class UdpEndpoint {
   readonly sockaddr: Uint8Array;
   /** @internal Equal for equal endpoints: the interning and comparison key. */
   readonly key: string;
+  /** @internal `[sockaddr]`, the address list of a one-destination send (no array per send). */
+  readonly sockaddrs: readonly Uint8Array[];
 
   /** @internal use {@link UdpEndpoint.of} or {@link parseSockaddr}. */
   constructor(address: string, port: number, family: 4 | 6, sockaddr: Uint8Array, key: string) {
@@ -47,6 +49,7 @@ export class UdpEndpoint {
     this.family = family;
     this.sockaddr = sockaddr;
     this.key = key;
+    this.sockaddrs = Object.freeze([sockaddr]);
     Object.freeze(this);
   }
 

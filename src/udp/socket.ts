@@ -159,6 +159,8 @@ export interface UdpStats {
   groSegments: number;
   /** Datagrams the kernel dropped for this socket (full receive buffer), from SO_RXQ_OVFL; as of the last receive. */
   receiveDrops: number;
+  /** ICMP errors (ERR_UDP_CONNECTION_REFUSED, ...) a receive call reported for earlier sends, by code; reads go on. */
+  receiveErrors: Record<string, number>;
   /** Messages discarded because they did not fit a slot (MSG_TRUNC; cannot happen with 64 KiB slots). */
   truncated: number;
   /** datagramsSent / sendCalls. */
@@ -269,7 +271,7 @@ function emptyStats(): UdpState['stats'] {
   return {
     datagramsSent: 0, bytesSent: 0, sendCalls: 0, sendMessages: 0, gsoSends: 0, gsoSegments: 0, gsoFallbacks: 0,
     gsoSplits: 0, sendWaits: 0, sendFailures: {}, datagramsReceived: 0, bytesReceived: 0, receiveCalls: 0,
-    receiveMessages: 0, groReceives: 0, groSegments: 0, receiveDrops: 0, truncated: 0,
+    receiveMessages: 0, groReceives: 0, groSegments: 0, receiveDrops: 0, receiveErrors: {}, truncated: 0,
   };
 }
 
@@ -448,6 +450,7 @@ export class UdpSocket extends EventEmitter {
     return {
       ...s,
       sendFailures: { ...s.sendFailures },
+      receiveErrors: { ...s.receiveErrors },
       segmentsPerSendCall: s.sendCalls === 0 ? 0 : s.datagramsSent / s.sendCalls,
       segmentsPerReceiveCall: s.receiveCalls === 0 ? 0 : s.datagramsReceived / s.receiveCalls,
     };
@@ -596,8 +599,19 @@ export class UdpSocket extends EventEmitter {
     const st = s.stats;
     s.arena ??= new Arena(s.batchSize * UDP_RECV_SLOT).bytes.subarray(0, s.batchSize * UDP_RECV_SLOT);
     const arena = s.arena;
-    let n = s.binding.udpRecv(s.fd, arena, UDP_RECV_SLOT, s.batchSize, s.lengths, s.segments, s.names, s.drops);
-    for (let k = 0; n === -EINTR && k < MAX_EINTR; k++) n = s.binding.udpRecv(s.fd, arena, UDP_RECV_SLOT, s.batchSize, s.lengths, s.segments, s.names, s.drops);
+    let n = -EINTR;
+    for (let k = 0; k < MAX_EINTR; k++) {
+      n = s.binding.udpRecv(s.fd, arena, UDP_RECV_SLOT, s.batchSize, s.lengths, s.segments, s.names, s.drops);
+      if (n === -EINTR) continue;
+      if (n === -ECONNREFUSED || n === -EHOSTUNREACH || n === -ENETUNREACH) {
+        // An ICMP error for an earlier send on a connected socket (the kernel reports it once, on any call):
+        // counted, not a receive failure; nothing queued was lost. wireguard-go's receive loop goes on, too.
+        const code = udpError(n, 'recvmmsg').code;
+        st.receiveErrors[code] = (st.receiveErrors[code] ?? 0) + 1;
+        continue;
+      }
+      break;
+    }
     if (n === -EAGAIN) return EAGAIN;
     if (n < 0) return udpError(n, 'recvmmsg');
     if (s.drops[1] === 1 && s.drops[0]! > st.receiveDrops) st.receiveDrops = s.drops[0]!;
@@ -727,7 +741,7 @@ export class UdpSocket extends EventEmitter {
         ? new VectunError('ERR_UDP_MESSAGE_SIZE', `datagrams[${i}] has ${d.length} bytes, more than the ${max} UDP can carry`)
         : invalid(`datagrams[${i}] must be a Uint8Array`));
     }
-    const addresses = dest === undefined ? NO_ADDRESSES : [dest.sockaddr];
+    const addresses = dest === undefined ? NO_ADDRESSES : dest.sockaddrs;
     await this.#transmit(datagrams, undefined, skip, addresses, dest, result);
     return result;
   }

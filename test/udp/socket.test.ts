@@ -344,7 +344,7 @@ test('receive: SO_RXQ_OVFL drops are counted, truncated messages are skipped and
   await sock.close();
 });
 
-test('receive waits for readability on EAGAIN; EINTR is retried; other errors reject the read', async () => {
+test('receive waits for readability on EAGAIN; EINTR is retried; a real failure rejects the read', async () => {
   const { sock, fake } = await openFake();
   const p = sock.read();
   await tick();
@@ -353,8 +353,18 @@ test('receive waits for readability on EAGAIN; EINTR is retried; other errors re
   fake.inbox.push({ data: new Uint8Array(4), name: PEER.sockaddr });
   fake.fire(READABLE);
   assert.equal((await p).datagrams.length, 1);
-  fake.recvScript.push(-ECONNREFUSED);
-  await assert.rejects(sock.read(), isCode('ERR_UDP_CONNECTION_REFUSED'));
+  fake.recvScript.push(-12 /* ENOMEM */);
+  await assert.rejects(sock.read(), isCode('ERR_UDP_SYSCALL'));
+  await sock.close();
+});
+
+test('an ICMP error reported by recvmmsg (ECONNREFUSED on a connected socket) is counted and reading goes on', async () => {
+  const { sock, fake } = await openFake();
+  fake.recvScript.push(-ECONNREFUSED, -EHOSTUNREACH);
+  fake.inbox.push({ data: new Uint8Array([5]), name: PEER.sockaddr });
+  const b = await sock.read();
+  assert.deepEqual(b.datagrams.map((d) => d[0]), [5]);
+  assert.deepEqual(sock.stats.receiveErrors, { ERR_UDP_CONNECTION_REFUSED: 1, ERR_UDP_HOST_UNREACHABLE: 1 });
   await sock.close();
 });
 
