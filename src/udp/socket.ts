@@ -697,14 +697,12 @@ export class UdpSocket extends EventEmitter {
    * @throws VectunError (rejects) `ERR_UDP_CLOSED`, `ERR_INVALID_ARG`.
    */
   sendBatch(transmits: readonly UdpTransmit[]): Promise<UdpSendResult> {
-    let s: UdpState;
     try {
-      s = this.#check('sendBatch');
+      this.#check('sendBatch');
       if (!Array.isArray(transmits)) throw invalid('transmits must be an array of { data, destination }');
     } catch (err) {
       return Promise.reject(err);
     }
-    void s;
     return this.#enqueue(() => this.#sendTransmits(transmits));
   }
 
