@@ -1,16 +1,11 @@
 /**
  * `npm run bench`: the offload-core workloads of issue #3 (src/bench/core.ts)
- * as a table, or JSON with `--json`; then (table mode) the UDP row,
- * src/bench/udp.ts: vectun UdpSocket vs Node dgram between two namespaces;
- * needs root, skipped with the reason otherwise or with `--no-udp`; its JSON
- * comes from `node dist/src/bench/udp.js --json`.
+ * as a table, or JSON with `--json`.
  *
- *   node dist/bench/run.js [--json] [--batches N] [--repeats N] [--only a,b,e] [--no-udp] [--udp-seconds N]
+ *   node dist/bench/run.js [--json] [--batches N] [--repeats N] [--only a,b,e]
  */
 import * as os from 'node:os';
 import { runChecksumBenchmarks, runCoreBenchmarks, type CoreBenchResult, type WorkloadId } from '../src/bench/core.js';
-import { formatUdpResult, runUdpBenchmark } from '../src/bench/udp.js';
-import { labUnavailableReason } from '../src/lab/netns.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -101,18 +96,23 @@ if (json) {
   }
 }
 
-// The UDP row, after the core runs so the two do not share the CPU.
+// The UDP row (src/bench/udp.ts: vectun UdpSocket vs Node dgram between two
+// namespaces), table mode only, after the core runs so the two do not share
+// the CPU. Needs root (skipped with the reason otherwise); `--no-udp` skips it,
+// `--udp-seconds N` sets its length; JSON: `node dist/src/bench/udp.js --json`.
 if (!json && only === undefined && !process.argv.includes('--no-udp')) {
-  const reason = labUnavailableReason();
-  if (reason !== undefined) {
-    process.stdout.write(`\nUDP row skipped: ${reason}\n`);
-  } else {
-    runUdpBenchmark({ seconds: positiveInt('--udp-seconds', 2), repeats: 3, onProgress: (l) => process.stderr.write(`  ${l}\n`) }).then(
-      (r) => process.stdout.write('\n' + formatUdpResult(r)),
-      (err: unknown) => {
-        process.stderr.write(`UDP row failed: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = 1;
-      },
-    );
-  }
+  void (async () => {
+    const { labUnavailableReason } = await import('../src/lab/netns.js');
+    const { formatUdpResult, runUdpBenchmark } = await import('../src/bench/udp.js');
+    const reason = labUnavailableReason();
+    if (reason !== undefined) {
+      process.stdout.write(`\nUDP row skipped: ${reason}\n`);
+      return;
+    }
+    const r = await runUdpBenchmark({ seconds: positiveInt('--udp-seconds', 2), repeats: 3, onProgress: (l) => process.stderr.write(`  ${l}\n`) });
+    process.stdout.write('\n' + formatUdpResult(r));
+  })().catch((err: unknown) => {
+    process.stderr.write(`UDP row failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
 }
