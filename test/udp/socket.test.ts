@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { VectunError } from '../../src/errors.js';
 import { Arena } from '../../src/core/arena.js';
 import { UdpSocket, type UdpOpenOptions } from '../../src/udp/socket.js';
@@ -430,4 +431,75 @@ test('AbortSignal closes the socket; Symbol.asyncDispose closes it; unref/ref re
   await other.sock[Symbol.asyncDispose]();
   assert.ok(other.sock.closed);
   await assert.rejects(UdpSocket.open({ signal: AbortSignal.abort(), binding: new FakeUdpBinding() }));
+});
+
+test('property: under any mix of kernel answers, every datagram is sent exactly once, in order, or reported once with its index', async () => {
+  const step = fc.oneof(
+    { weight: 6, arbitrary: fc.constant<number | undefined>(undefined) },
+    { weight: 3, arbitrary: fc.integer({ min: 1, max: 3 }) },
+    { weight: 1, arbitrary: fc.constantFrom(-EAGAIN, -EINTR, -EIO, -EINVAL, -EMSGSIZE, -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH) },
+  );
+  const arb = fc.record({
+    sizes: fc.array(fc.constantFrom(0, 1, 100, 100, 100, 1200, 1200, 65508), { minLength: 1, maxLength: 120 }),
+    dests: fc.array(fc.boolean(), { minLength: 1, maxLength: 120 }),
+    script: fc.array(step, { maxLength: 40 }),
+    batch: fc.boolean(),
+    gso: fc.boolean(),
+  });
+  await fc.assert(
+    fc.asyncProperty(arb, async ({ sizes, dests, script, batch, gso }) => {
+      const fake = new FakeUdpBinding();
+      const sock = await UdpSocket.open({ family: 4, gso, binding: fake });
+      sock.on('warning', () => undefined);
+      fake.sendScript.push(...script);
+      // Datagram i carries i in its first two bytes (when it has them) so the order on the wire is checkable.
+      const data = sizes.map((n, i) => {
+        const d = new Uint8Array(n);
+        if (n >= 2) {
+          d[0] = i >> 8;
+          d[1] = i & 0xff;
+        }
+        return d;
+      });
+      const destOf = (i: number): UdpEndpoint => (batch && dests[i % dests.length] === true ? OTHER : PEER);
+      const pending = batch ? sock.sendBatch(data.map((d, i) => ({ data: d, destination: destOf(i) }))) : sock.send(data, PEER);
+      // Writability whenever the socket waits for it.
+      const pump = setInterval(() => {
+        if ((fake.mask & WRITABLE) !== 0) fake.fire(WRITABLE);
+      }, 0);
+      let r;
+      try {
+        r = await pending;
+      } finally {
+        clearInterval(pump);
+      }
+      // Rebuild the datagrams the kernel took from the messages it accepted.
+      const wire: number[] = [];
+      const wireSizes: number[] = [];
+      for (const m of fake.sent) {
+        const seg = m.segment === 0 ? m.data.length : m.segment;
+        for (let at = 0; at < m.data.length || (m.data.length === 0 && at === 0); at += Math.max(seg, 1)) {
+          const len = Math.min(seg, m.data.length - at);
+          wireSizes.push(len);
+          wire.push(len >= 2 ? (m.data[at]! << 8) | m.data[at + 1]! : -1);
+          if (m.data.length === 0) break;
+        }
+        if (m.segment > 0) assert.ok(m.buffers.every((b, k) => k === m.buffers.length - 1 ? b.length <= m.segment : b.length === m.segment));
+      }
+      const failed = r.failures.map((f) => f.index);
+      assert.equal(new Set(failed).size, failed.length, 'a datagram is reported at most once');
+      assert.equal(r.datagrams + failed.length, data.length, 'every datagram accounted for');
+      assert.equal(wire.length, r.datagrams, 'result matches what the kernel took');
+      const expectedOrder = data.map((_, i) => i).filter((i) => !failed.includes(i));
+      assert.deepEqual(wireSizes, expectedOrder.map((i) => sizes[i]!));
+      expectedOrder.forEach((i, k) => {
+        if (sizes[i]! >= 2) assert.equal(wire[k], i, 'sent in order, once');
+      });
+      for (const f of r.failures) {
+        if (sizes[f.index] === 65508) assert.equal(f.error.code, 'ERR_UDP_MESSAGE_SIZE');
+      }
+      await sock.close();
+    }),
+    { numRuns: 150 },
+  );
 });
