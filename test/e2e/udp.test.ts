@@ -110,6 +110,69 @@ test('jumbo frames (MTU 9000), IPv4 and IPv6, 20000 datagrams each way, sizes 1.
   });
 });
 
+test('sendBatch to three destinations (three sockets in B: two IPv4 ports, one IPv6) from one dual-stack socket: GSO runs per destination, per-flow order and contents verified', { skip }, async () => {
+  await withLab(11, 1500, async (lab) => {
+    const a = await UdpSocket.open({ netns: lab.a.name, family: 'dual', sendBufferSize: 4 << 20 });
+    const receivers = [
+      await openIn(lab.b, lab.v4[1], true),
+      await openIn(lab.b, lab.v4[1], true),
+      await openIn(lab.b, lab.v6[1], true),
+    ];
+    try {
+      const dests = [
+        UdpSocket.endpoint(lab.v4[1], receivers[0]!.localAddress.port),
+        UdpSocket.endpoint(lab.v4[1], receivers[1]!.localAddress.port),
+        UdpSocket.endpoint(lab.v6[1], receivers[2]!.localAddress.port),
+      ];
+      const perFlow = 6000;
+      const sizes = [mixedSizes(perFlow, 1, 1400, 31), mixedSizes(perFlow, 1, 1400, 32), mixedSizes(perFlow, 1, 1400, 33)];
+      const got = [0, 0, 0];
+      const reading = receivers.map(async (rx, flow): Promise<void> => {
+        const deadline = Date.now() + 20_000;
+        while (got[flow]! < perFlow) {
+          if (Date.now() > deadline) throw new Error(`flow ${flow}: ${got[flow]} of ${perFlow}`);
+          let timer: NodeJS.Timeout | undefined;
+          const batch = await Promise.race([rx.read(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`flow ${flow} stalled at ${got[flow]}`)), 10_000)))]).finally(() => clearTimeout(timer));
+          for (const d of batch.datagrams) {
+            assert.equal(check(d, 20 + flow, got[flow]!, sizes[flow]![got[flow]!]!), undefined);
+            got[flow]!++;
+          }
+        }
+      });
+      // Interleave the flows in runs of 1..40 datagrams, windowed so no receive buffer overflows.
+      const next = [0, 0, 0];
+      let turn = 0;
+      while (next.some((n) => n < perFlow)) {
+        const transmits: { data: Uint8Array; destination: typeof dests[number] }[] = [];
+        for (let k = 0; k < 24; k++) {
+          const flow = (turn++ * 7 + k) % 3;
+          const run = 1 + ((turn * 13 + k) % 40);
+          for (let j = 0; j < run && next[flow]! < perFlow; j++) {
+            const seq = next[flow]!++;
+            const d = new Uint8Array(sizes[flow]![seq]!);
+            fill(d, 20 + flow, seq);
+            transmits.push({ data: d, destination: dests[flow]! });
+          }
+        }
+        const r = await a.sendBatch(transmits);
+        assert.deepEqual(r.failures, []);
+        const waitUntil = Date.now() + 10_000;
+        while (next.some((n, f) => n - got[f]! > 1500)) {
+          if (Date.now() > waitUntil) throw new Error(`receivers stalled at ${got.join(', ')}`);
+          await new Promise((res) => setTimeout(res, 5));
+        }
+      }
+      await Promise.all(reading);
+      assert.deepEqual(got, [perFlow, perFlow, perFlow]);
+      assert.ok(a.stats.gsoSends > 0, 'runs to one destination went out as GSO messages');
+      assert.ok(a.stats.sendMessages < 3 * perFlow, 'fewer messages than datagrams');
+    } finally {
+      await a.close();
+      for (const r of receivers) await r.close();
+    }
+  });
+});
+
 test('GSO refused by the kernel (segments above the path MTU, EINVAL): resent one datagram per message, delivered intact', { skip }, async () => {
   await withLab(6, 1500, async (lab) => {
     const a = await openIn(lab.a, lab.v4[0], true);
