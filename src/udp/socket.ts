@@ -34,6 +34,8 @@ const ENETUNREACH = 101;
 const EPERM = 1;
 const EACCES = 13;
 const EAFNOSUPPORT = 97;
+/** Names src/device/native.ts does not know. */
+const UDP_ERRNO_NAMES: Record<number, string> = { 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH', 92: 'ENOPROTOOPT' };
 
 /** One receive slot: the largest UDP payload or GRO-coalesced receive (65535 - 8 rounded up). */
 export const UDP_RECV_SLOT = 65536;
@@ -263,7 +265,7 @@ export function udpError(result: number, syscall: string, what?: string): Vectun
         : errno === ENETUNREACH ? 'ERR_UDP_NETWORK_UNREACHABLE'
           : errno === EMSGSIZE ? 'ERR_UDP_MESSAGE_SIZE'
             : 'ERR_UDP_SYSCALL';
-  const name = errno === ECONNREFUSED ? 'ECONNREFUSED' : errno === EHOSTUNREACH ? 'EHOSTUNREACH' : errnoName(errno);
+  const name = UDP_ERRNO_NAMES[errno] ?? errnoName(errno);
   return new VectunError(code, `${syscall}${what === undefined ? '' : ` (${what})`} failed: ${name}`, { errno, syscall });
 }
 
@@ -384,7 +386,8 @@ export class UdpSocket extends EventEmitter {
       // UDP_GRO (Linux 5.0): setting it is the probe.
       const gro = wantGro && setOpt('UDP_GRO', 1) >= 0;
       const bindTo = local ?? UdpEndpoint.of(effective === 4 ? '0.0.0.0' : '::', port);
-      const r = b.udpBind(fd, bindTo.sockaddr);
+      // An IPv4 address on a dual-stack socket is bound as its IPv4-mapped form (ipv6(7)).
+      const r = b.udpBind(fd, inet6 && bindTo.family === 4 ? mappedV6(bindTo.sockaddr) : bindTo.sockaddr);
       if (r < 0) throw udpError(r, 'bind', bindTo.toString());
       const name = new Uint8Array(SOCKADDR_IN6_LEN);
       const n = b.udpSockname(fd, name);

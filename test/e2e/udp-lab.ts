@@ -94,11 +94,12 @@ export function fill(out: Uint8Array, flow: number, seq: number): void {
 
 /** Whether `d` is exactly datagram `seq` of `flow` with `size` bytes; a description of the difference otherwise. */
 export function check(d: Uint8Array, flow: number, seq: number, size: number): string | undefined {
-  if (d.length !== size) return `datagram ${seq} of flow ${flow}: ${d.length} bytes, expected ${size}`;
-  if (d.length >= 4) {
+  // The sequence number first, so a loss reads as a loss, not as a wrong size.
+  if (d.length >= 4 && size >= 4) {
     const got = new DataView(d.buffer, d.byteOffset, 4).getUint32(0);
     if (got !== seq) return `flow ${flow}: datagram ${got} where ${seq} was expected (order or loss)`;
   }
+  if (d.length !== size) return `datagram ${seq} of flow ${flow}: ${d.length} bytes, expected ${size}`;
   for (let j = 4; j < d.length; j++) {
     if (d[j] !== patternByte(flow, seq, j)) return `datagram ${seq} of flow ${flow}: byte ${j} differs`;
   }

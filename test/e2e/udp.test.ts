@@ -173,6 +173,25 @@ test('sendBatch to three destinations (three sockets in B: two IPv4 ports, one I
   });
 });
 
+test('a dual-stack socket bound to an IPv4 address (IPv4-mapped bind) exchanges datagrams with an IPv4 socket; sources show as IPv4', { skip }, async () => {
+  await withLab(12, 1500, async (lab) => {
+    const b = await UdpSocket.open({ netns: lab.b.name, family: 'dual', address: lab.v4[1], receiveBufferSize: 8 << 20 });
+    const a = await UdpSocket.open({ netns: lab.a.name, family: 4, address: lab.v4[0], receiveBufferSize: 8 << 20 });
+    try {
+      assert.equal(b.localAddress.address, lab.v4[1]);
+      assert.equal(b.localAddress.family, 4);
+      const r = await verifiedTransfer(a, b, UdpSocket.endpoint(lab.v4[1], b.localAddress.port), mixedSizes(500, 1, 1400, 3), 30, 10_000);
+      assert.equal(r.source?.family, 4);
+      assert.equal(r.source?.address, lab.v4[0]);
+      const back = await verifiedTransfer(b, a, r.source!, mixedSizes(500, 1, 1400, 4), 31, 10_000);
+      assert.equal(back.source?.address, lab.v4[1]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 test('GSO refused by the kernel (segments above the path MTU, EINVAL): resent one datagram per message, delivered intact', { skip }, async () => {
   await withLab(6, 1500, async (lab) => {
     const a = await openIn(lab.a, lab.v4[0], true);

@@ -62,6 +62,11 @@ test('open: family dual is an AF_INET6 socket with IPV6_V6ONLY off; 6 sets it; n
   const v6 = await openFake({}, { family: 6 });
   assert.equal(v6.fake.opened[0]!.v6only, 1);
   await v6.sock.close();
+  const dual4 = await openFake({}, { family: 'dual', address: '198.18.0.5', port: 1234 });
+  assert.equal(dual4.fake.bound!.length, 28, 'IPv4 address bound IPv4-mapped on the AF_INET6 socket');
+  assert.deepEqual([...dual4.fake.bound!.subarray(18, 24)], [0xff, 0xff, 198, 18, 0, 5]);
+  assert.equal(dual4.sock.localAddress.address, '198.18.0.5');
+  await dual4.sock.close();
   await assert.rejects(UdpSocket.open({ netns: 'no such name!', binding: new FakeUdpBinding() }), isCode('ERR_INVALID_ARG'));
   await assert.rejects(UdpSocket.open({ family: 4, address: '2001:2::1', binding: new FakeUdpBinding() }), isCode('ERR_UDP_INVALID_ENDPOINT'));
   await assert.rejects(UdpSocket.open({ batchSize: 0, binding: new FakeUdpBinding() }), isCode('ERR_INVALID_ARG'));
