@@ -216,7 +216,13 @@ interface UdpState {
   lengths: Int32Array;
   segments: Int32Array;
   names: Uint8Array;
+  /** `names` as 32-bit words, for comparing sources. */
+  nameWords: Int32Array;
   drops: Uint32Array;
+  /** Per receive slot: the views handed out for it last time, and the length and segment size they were cut for. */
+  slotViews: (Uint8Array[] | undefined)[];
+  slotLength: Int32Array;
+  slotSegment: Int32Array;
   interner: SourceInterner;
   // send side
   sendBusy: boolean;
@@ -399,12 +405,15 @@ export class UdpSocket extends EventEmitter {
       });
       if (typeof poller === 'number') throw udpError(poller, 'uv_poll_init');
       const gso = wantGso && gsoSupported;
+      const names = new Uint8Array(new ArrayBuffer(SOCKADDR_IN6_LEN * batchSize));
       const state: UdpState = {
         binding: b, fd, poller, pollMask: 0, idleCheck: false, inet6, dual: effective === 'dual', local: bound, remote: undefined,
         batchSize, gso, gro, limits: { maxSegments: gso ? UDP_MAX_SEGMENTS : 1, maxSegmentSize: UDP_MAX_PAYLOAD_V6 },
         closed: false, closing: undefined, readers: [], serving: false, flowing: false, paused: false, flowReader: undefined,
         arena: undefined, lengths: new Int32Array(new ArrayBuffer(4 * batchSize)), segments: new Int32Array(new ArrayBuffer(4 * batchSize)),
-        names: new Uint8Array(new ArrayBuffer(SOCKADDR_IN6_LEN * batchSize)), drops: new Uint32Array(new ArrayBuffer(8)),
+        names, nameWords: new Int32Array(names.buffer), drops: new Uint32Array(new ArrayBuffer(8)),
+        slotViews: new Array<Uint8Array[] | undefined>(batchSize).fill(undefined), slotLength: new Int32Array(batchSize).fill(-1),
+        slotSegment: new Int32Array(batchSize),
         interner: new SourceInterner(), sendBusy: false, sendQueued: 0, sendChain: Promise.resolve(), plan: new SendPlan(), spare: new SendPlan(),
         writable: undefined, warned: false, stats: emptyStats(), signal: o.signal, onAbort: undefined,
       };
@@ -625,18 +634,20 @@ export class UdpSocket extends EventEmitter {
     const buffer = arena.buffer;
     const base = arena.byteOffset;
     const names = s.names;
+    const words = s.nameWords;
     let bytes = 0;
     let last: UdpEndpoint | undefined;
+    let lastAt = 0;
     for (let i = 0; i < n; i++) {
       const len = s.lengths[i]!;
       if (len < 0) {
         st.truncated++;
         continue;
       }
-      // Same source as the message before (the common case): skip the lookup.
+      // Same source as the last accepted message (the common case): skip the lookup.
       let src = last;
       const at = i * SOCKADDR_IN6_LEN;
-      if (src === undefined || !sameName(names, at, at - SOCKADDR_IN6_LEN)) {
+      if (src === undefined || !sameName(words, at >> 2, lastAt >> 2)) {
         src = s.interner.intern(names, at, SOCKADDR_IN6_LEN);
         if (src === undefined) {
           st.truncated++;
@@ -644,22 +655,31 @@ export class UdpSocket extends EventEmitter {
         }
       }
       last = src;
-      const off = base + i * UDP_RECV_SLOT;
+      lastAt = at;
       const seg = s.segments[i]!;
       bytes += len;
-      if (seg <= 0 || seg >= len) {
-        datagrams.push(new Uint8Array(buffer, off, len));
+      const grouped = seg > 0 && seg < len;
+      // Steady traffic fills a slot the same way batch after batch: reuse that slot's views
+      // (creating typed arrays and collecting them was the largest JS cost per datagram).
+      let views = s.slotViews[i];
+      if (views === undefined || s.slotLength[i] !== len || s.slotSegment[i] !== (grouped ? seg : 0)) {
+        views = sliceSlot(buffer, base + i * UDP_RECV_SLOT, len, grouped ? seg : 0);
+        s.slotViews[i] = views;
+        s.slotLength[i] = len;
+        s.slotSegment[i] = grouped ? seg : 0;
+      }
+      if (views.length === 1) {
+        datagrams.push(views[0]!);
         sources.push(src);
         continue;
       }
       // UDP_GRO (udp(7)): the kernel coalesced datagrams of one flow; all are `seg` bytes but the last.
       st.groReceives++;
-      const before = datagrams.length;
-      for (let p = 0; p < len; p += seg) {
-        datagrams.push(new Uint8Array(buffer, off + p, Math.min(seg, len - p)));
+      st.groSegments += views.length;
+      for (let k = 0; k < views.length; k++) {
+        datagrams.push(views[k]!);
         sources.push(src);
       }
-      st.groSegments += datagrams.length - before;
     }
     st.datagramsReceived += datagrams.length;
     st.bytesReceived += bytes;
@@ -992,9 +1012,18 @@ const EMPTY_BATCH: UdpBatch = { datagrams: [], sources: [] };
 /** Stands in for a missing destination of a rejected transmit (never sent). */
 const PLACEHOLDER = UdpEndpoint.of('0.0.0.0', 0);
 
-function sameName(names: Uint8Array, a: number, b: number): boolean {
-  for (let i = 0; i < SOCKADDR_IN6_LEN; i++) if (names[a + i] !== names[b + i]) return false;
-  return true;
+/** Views on one receive slot: one datagram, or `segment`-byte datagrams (the last may be shorter). */
+function sliceSlot(buffer: ArrayBufferLike, offset: number, length: number, segment: number): Uint8Array[] {
+  if (segment === 0) return [new Uint8Array(buffer, offset, length)];
+  const views: Uint8Array[] = [];
+  for (let p = 0; p < length; p += segment) views.push(new Uint8Array(buffer, offset + p, Math.min(segment, length - p)));
+  return views;
+}
+
+/** Whether the sockaddrs at words `a` and `b` (7 x 32 bits each) are equal. */
+function sameName(w: Int32Array, a: number, b: number): boolean {
+  return w[a] === w[b] && w[a + 1] === w[b + 1] && w[a + 2] === w[b + 2] && w[a + 3] === w[b + 3] &&
+    w[a + 4] === w[b + 4] && w[a + 5] === w[b + 5] && w[a + 6] === w[b + 6];
 }
 
 /** sockaddr_in → IPv4-mapped sockaddr_in6 (for connect on a dual-stack socket). */

@@ -508,3 +508,37 @@ test('property: under any mix of kernel answers, every datagram is sent exactly 
     { numRuns: 150 },
   );
 });
+
+test('receive views are reused per slot only while the slot is cut the same way (length and GRO segment size)', async () => {
+  const { sock, fake } = await openFake();
+  const msg = (len: number, segment = 0, fillWith = len & 0xff): { data: Uint8Array; segment: number; name: Uint8Array } => ({
+    data: new Uint8Array(len).fill(fillWith), segment, name: PEER.sockaddr,
+  });
+  const lengths = async (): Promise<number[]> => (await sock.read()).datagrams.map((d) => d.length);
+  fake.inbox.push(msg(3000, 1200));
+  assert.deepEqual(await lengths(), [1200, 1200, 600]);
+  fake.inbox.push(msg(2400, 1200));
+  assert.deepEqual(await lengths(), [1200, 1200]);
+  fake.inbox.push(msg(2400, 800));
+  assert.deepEqual(await lengths(), [800, 800, 800]);
+  fake.inbox.push(msg(2400));
+  assert.deepEqual(await lengths(), [2400]);
+  fake.inbox.push(msg(2400, 0, 9));
+  const again = await sock.read();
+  assert.deepEqual(again.datagrams.map((d) => [d.length, d[0], d[2399]]), [[2400, 9, 9]], 'same cut, new contents');
+  await sock.close();
+});
+
+test('a skipped (truncated) message between two sources does not give the next message the wrong source', async () => {
+  const { sock, fake } = await openFake();
+  fake.inbox.push(
+    { data: new Uint8Array([1]), name: PEER.sockaddr },
+    { data: new Uint8Array([2]), name: OTHER.sockaddr, truncated: true },
+    { data: new Uint8Array([3]), name: OTHER.sockaddr },
+  );
+  const b = await sock.read();
+  assert.deepEqual(b.datagrams.map((d) => d[0]), [1, 3]);
+  assert.equal(b.sources[0]!.key, PEER.key);
+  assert.equal(b.sources[1]!.key, OTHER.key);
+  await sock.close();
+});
