@@ -91,7 +91,11 @@ export interface UdpCapabilities {
 
 /** One receive: datagram views (valid until the next read) and their sources. */
 export interface UdpBatch {
-  /** Views on the socket's arena; valid until the next read. */
+  /**
+   * Views on the socket's arena; valid until the next read. Later reads may
+   * hand out the same view objects again with new contents (views are reused
+   * per receive slot), so copy (`slice()`) what you keep.
+   */
   datagrams: Uint8Array[];
   /** `sources[i]` sent `datagrams[i]`; identical sources are the same object within (and usually across) batches. */
   sources: UdpEndpoint[];
