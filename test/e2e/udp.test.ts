@@ -13,6 +13,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { VectunError } from '../../src/errors.js';
@@ -189,6 +190,25 @@ test('a dual-stack socket bound to an IPv4 address (IPv4-mapped bind) exchanges 
       await a.close();
       await b.close();
     }
+  });
+});
+
+test('netns: the socket is created in the named namespace and the thread returns to its own, also when the namespace does not exist', { skip }, async () => {
+  const own = readlinkSync('/proc/thread-self/ns/net');
+  await assert.rejects(UdpSocket.open({ netns: `vt-${process.pid}-missing` }), (err: unknown) => {
+    assert.ok(err instanceof VectunError);
+    assert.equal(err.code, 'ERR_UDP_SYSCALL');
+    assert.equal(err.errno, 2);
+    return true;
+  });
+  assert.equal(readlinkSync('/proc/thread-self/ns/net'), own);
+  await withLab(14, 1500, async (lab) => {
+    // Binding to the lab address only works inside the lab namespace (EADDRNOTAVAIL elsewhere).
+    const s = await UdpSocket.open({ netns: lab.a.name, address: lab.v4[0] });
+    assert.equal(readlinkSync('/proc/thread-self/ns/net'), own, 'thread back in its namespace');
+    assert.equal(s.localAddress.address, lab.v4[0]);
+    await s.close();
+    await assert.rejects(UdpSocket.open({ address: lab.v4[0] }), (err: unknown) => err instanceof VectunError && err.errno === 99);
   });
 });
 
