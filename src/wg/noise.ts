@@ -360,7 +360,8 @@ export function consumeInitiation<P extends HasHandshake>(identity: StaticIdenti
   if (peer === undefined) throw handshakeError('ERR_WG_UNKNOWN_PEER', 'the initiation comes from no configured peer');
   const handshake = peer.handshake;
   const ss = handshake.staticStatic();
-  if (ss === null || handshake.staticIdentity !== identity) throw handshakeError('ERR_WG_KEY', 'the peer public key gives an all-zero static-static DH');
+  if (handshake.staticIdentity !== identity) throw handshakeError('ERR_WG_HANDSHAKE_STATE', "the peer's handshake belongs to another identity (call setIdentity)");
+  if (ss === null) throw handshakeError('ERR_WG_KEY', 'the peer public key gives an all-zero static-static DH');
   [ck, key] = kdf2(ck, ss);
   const timestamp = aeadOpen(key, 0, msg.encryptedTimestamp, h);
   if (timestamp === null) throw handshakeError('ERR_WG_DECRYPT', 'the initiation timestamp does not authenticate');
