@@ -326,9 +326,13 @@ export class AllowedIps<P> {
     set.add(n);
   }
 
+  /** Re-inserting a prefix moves it to the end of its peer's list, even for the same peer (wireguard-go). */
   private setPeer(n: TrieNode<P>, peer: P): void {
-    if (n.peer === peer) return;
-    if (n.peer !== null) this.byPeer.get(n.peer)?.delete(n);
+    if (n.peer !== null) {
+      const set = this.byPeer.get(n.peer);
+      set?.delete(n);
+      if (set !== undefined && set.size === 0 && n.peer !== peer) this.byPeer.delete(n.peer);
+    }
     n.peer = peer;
     this.addToPeer(n, peer);
   }

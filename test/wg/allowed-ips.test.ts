@@ -68,6 +68,8 @@ test('entries per peer: canonical CIDR with host bits masked, in insertion order
   t.insert('::ffff:198.18.0.1/128', 'p');
   t.insert('198.18.9.9', 'p');
   assert.deepEqual(t.entriesForPeer('p'), ['198.18.1.0/24', '2001:2::/48', '2001:2::1:0:0:1/128', '::ffff:198.18.0.1/128', '198.18.9.9/32']);
+  t.insert('198.18.1.0/24', 'p');
+  assert.equal(t.entriesForPeer('p').at(-1), '198.18.1.0/24', 're-inserting moves a prefix to the end, same peer too (wireguard-go)');
   assert.equal(canonicalCidr('2001:2:0:1:0:0:0:0/64'), '2001:2:0:1::/64');
   assert.equal(canonicalCidr('2001:db8:0:0:1:0:0:0/127'), '2001:db8:0:0:1::/127', 'the longest zero run');
   assert.equal(canonicalCidr('2001:db8:0:0:1:0:0:1/128'), '2001:db8::1:0:0:1/128', 'the first of equal runs');

@@ -13,6 +13,10 @@ import { aeadOpen } from '../../src/wg/crypto.js';
 import { CookieChecker, CookieGenerator, endpointBytes } from '../../src/wg/cookie.js';
 import { Handshake, StaticIdentity, consumeInitiation } from '../../src/wg/noise.js';
 import { parseTransport } from '../../src/wg/messages.js';
+import { AllowedIps } from '../../src/wg/allowed-ips.js';
+import { ReplayFilter } from '../../src/wg/replay.js';
+import { REJECT_AFTER_MESSAGES } from '../../src/wg/constants.js';
+import { prng } from '../../fuzz/run.js';
 import { GoPeer, buildHarness, harnessUnavailableReason } from './go-harness.js';
 import { KAT_INPUT, hex, sealTransport, unhex } from './kat.js';
 
@@ -140,5 +144,76 @@ describe('wireguard-go cross-check (whitepaper §5.4)', { skip }, () => {
     assert.ok(checker.checkMac1(goInit2));
     assert.equal(checker.checkMac2(goInit2, src), true, 'its mac2 passes our checker');
     assert.equal(checker.checkMac2(goInit2, otherSrc), false);
+  });
+
+  test('replay window (§5.4.6): on random counter sequences (reordering, jumps, 64-bit values, the REJECT_AFTER_MESSAGES edge) every verdict equals wireguard-go replay.Filter', async () => {
+    const go = goPeer();
+    for (let seq = 0; seq < 12; seq++) {
+      const r = prng(1000 + seq);
+      const counters: bigint[] = [];
+      let cur = BigInt(r(100));
+      for (let i = 0; i < 400; i++) {
+        const k = r(12);
+        if (k < 6) cur += BigInt(r(130)) - 60n;
+        else if (k < 8) cur += BigInt(r(20_000)) - 9_000n;
+        else if (k === 8) cur = (BigInt(r(2 ** 31)) << 33n) | BigInt(r(2 ** 31));
+        else if (k === 9) cur = REJECT_AFTER_MESSAGES - BigInt(r(4)) + 1n;
+        else if (k === 10) cur += 8_128n * BigInt(r(3)) - 8_128n;
+        // else: repeat
+        if (cur < 0n) cur = 0n;
+        if (cur >= 1n << 64n) cur = (1n << 64n) - 1n;
+        counters.push(cur);
+      }
+      const ours = new ReplayFilter();
+      const expected = counters.map((c) => String(ours.checkCounter(c)));
+      const reply = await go.call({ op: 'replay', counters: counters.map(String) });
+      assert.ok(reply.ok, reply.error);
+      const firstDiff = expected.findIndex((v, i) => v !== reply.results![i]);
+      assert.equal(firstDiff, -1, `sequence ${seq}: first difference at ${firstDiff} (counter ${counters[firstDiff]})`);
+    }
+  });
+
+  test('AllowedIPs (§2): random insert/re-insert/removeByPeer scripts give wireguard-go\'s lookups and per-peer lists (order and canonical text)', async () => {
+    const go = goPeer();
+    const byte = (r: (n: number) => number): number => [0, 1, 2, 18, 128, 198, 255][r(7)]!;
+    for (let run = 0; run < 25; run++) {
+      const r = prng(2000 + run);
+      const table = new AllowedIps<number>();
+      const script: { op: string; prefix?: string; peer?: number; ip?: string }[] = [];
+      const ours: string[] = [];
+      for (let i = 0; i < 80; i++) {
+        const k = r(10);
+        const v6 = r(2) === 0;
+        const addr = Uint8Array.from({ length: v6 ? 16 : 4 }, () => byte(r));
+        const earlier = script.filter((x) => x.op === 'insert');
+        if (k === 9 && earlier.length > 0) {
+          // Re-insert an earlier prefix, often for the same peer: it moves to the end of the list.
+          const again = earlier[r(earlier.length)]!;
+          const peer = r(2) === 0 ? again.peer! : r(4);
+          script.push({ op: 'insert', prefix: again.prefix!, peer });
+          table.insert(again.prefix!, peer);
+        } else if (k < 5) {
+          const cidr = r(v6 ? 129 : 33);
+          const text = v6 ? `${[...Array(8)].map((_, g) => ((addr[2 * g]! << 8) | addr[2 * g + 1]!).toString(16)).join(':')}/${cidr}` : `${[...addr].join('.')}/${cidr}`;
+          const peer = r(4);
+          script.push({ op: 'insert', prefix: text, peer });
+          table.insert(text, peer);
+        } else if (k === 5) {
+          const peer = r(4);
+          script.push({ op: 'removeByPeer', peer });
+          table.removeByPeer(peer);
+        } else {
+          script.push({ op: 'lookup', ip: hex(addr) });
+          ours.push(String(table.lookupBytes(addr, 0, addr.length as 4 | 16) ?? -1));
+        }
+      }
+      for (let peer = 0; peer < 4; peer++) {
+        script.push({ op: 'entries', peer });
+        ours.push(table.entriesForPeer(peer).join(','));
+      }
+      const reply = await go.call({ op: 'allowedips', script });
+      assert.ok(reply.ok, reply.error);
+      assert.deepEqual(ours, reply.results ?? [], `script ${run}`);
+    }
   });
 });

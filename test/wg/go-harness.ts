@@ -75,6 +75,7 @@ export interface HarnessReply {
   rotated?: boolean;
   hash?: string;
   chainKey?: string;
+  results?: string[];
 }
 
 /** A running harness process: one wireguard-go device with one peer. */
@@ -93,7 +94,7 @@ export class GoPeer {
   }
 
   /** Sends one command and waits (at most 10 s) for its reply. */
-  call(command: Record<string, string>): Promise<HarnessReply> {
+  call(command: Record<string, unknown>): Promise<HarnessReply> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`harness did not answer ${command['op']}; stderr: ${this.stderr}`)), 10_000);
       this.pending.push((line) => {

@@ -20,12 +20,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/blake2s"
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/replay"
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 )
 
@@ -38,6 +42,17 @@ type vectunCommand struct {
 	Src       string `json:"src"`
 	Random    string `json:"random"`
 	Plaintext string `json:"plaintext"`
+	// replay: decimal counters; allowedips: steps.
+	Counters []string          `json:"counters"`
+	Script   []vectunTableStep `json:"script"`
+}
+
+// One step of an AllowedIPs script: insert (prefix -> peer), removeByPeer, lookup (ip hex), entries (of peer).
+type vectunTableStep struct {
+	Op     string `json:"op"`
+	Prefix string `json:"prefix"`
+	Peer   int    `json:"peer"`
+	IP     string `json:"ip"`
 }
 
 type vectunReply struct {
@@ -51,6 +66,7 @@ type vectunReply struct {
 	Rotated   bool   `json:"rotated,omitempty"`
 	Hash      string `json:"hash,omitempty"`
 	ChainKey  string `json:"chainKey,omitempty"`
+	Results   []string `json:"results,omitempty"`
 }
 
 // vectunRandom serves queued bytes first, then the system CSPRNG.
@@ -260,6 +276,55 @@ func TestVectunCrossCheck(t *testing.T) {
 				break
 			}
 			reply.Ok = peer.cookieGenerator.ConsumeReply(&r)
+		case "replay":
+			var filter replay.Filter
+			for _, c := range cmd.Counters {
+				n, err := strconv.ParseUint(c, 10, 64)
+				if err != nil {
+					fail("counter %q: %v", c, err)
+					break
+				}
+				reply.Results = append(reply.Results, strconv.FormatBool(filter.ValidateCounter(n, RejectAfterMessages)))
+			}
+		case "allowedips":
+			var table AllowedIPs
+			peers := map[int]*Peer{}
+			peerOf := func(i int) *Peer {
+				if peers[i] == nil {
+					peers[i] = &Peer{}
+				}
+				return peers[i]
+			}
+			for _, step := range cmd.Script {
+				switch step.Op {
+				case "insert":
+					prefix, err := netip.ParsePrefix(step.Prefix)
+					if err != nil {
+						fail("prefix %q: %v", step.Prefix, err)
+						break
+					}
+					table.Insert(prefix, peerOf(step.Peer))
+				case "removeByPeer":
+					table.RemoveByPeer(peerOf(step.Peer))
+				case "lookup":
+					ip, _ := hex.DecodeString(step.IP)
+					found := table.Lookup(ip)
+					result := "-1"
+					for i, p := range peers {
+						if p == found && found != nil {
+							result = strconv.Itoa(i)
+						}
+					}
+					reply.Results = append(reply.Results, result)
+				case "entries":
+					var list []string
+					table.EntriesForPeer(peerOf(step.Peer), func(prefix netip.Prefix) bool {
+						list = append(list, prefix.String())
+						return true
+					})
+					reply.Results = append(reply.Results, strings.Join(list, ","))
+				}
+			}
 		default:
 			fail("unknown op %q", cmd.Op)
 		}
