@@ -208,7 +208,9 @@ export class Handshake {
 
   /**
    * Starts a handshake as initiator (§5.4.2): a 148-byte initiation with
-   * mac1/mac2 zero. `senderIndex` is our new index (the caller registers it).
+   * mac1/mac2 zero. `senderIndex` is our new index: the caller registers it
+   * in the index table and frees the previous {@link localIndex} (as
+   * wireguard-go does), then adds the MACs (CookieGenerator.addMacs).
    * @throws VectunError `ERR_WG_KEY` if the peer's key gives an all-zero DH.
    */
   createInitiation(senderIndex: number): Uint8Array {
