@@ -255,7 +255,9 @@ export class Handshake {
     ck = kdf1(ck, dh(this.identity.privateKeyObject, msg.ephemeral));
     const [ck2, tau, key] = kdf3(ck, this.presharedKey);
     h = hash(h, tau);
-    if (aeadOpen(key, 0, msg.encryptedNothing, h) === null) throw handshakeError('ERR_WG_DECRYPT', 'the response does not authenticate');
+    const opened = aeadOpen(key, 0, msg.encryptedNothing, h);
+    key.fill(0);
+    if (opened === null) throw handshakeError('ERR_WG_DECRYPT', 'the response does not authenticate');
     h = hash(h, msg.encryptedNothing);
     this.chainKey = ck2;
     this.transcript = h;
@@ -366,6 +368,7 @@ export function consumeInitiation<P extends HasHandshake>(identity: StaticIdenti
   if (ss === null) throw handshakeError('ERR_WG_KEY', 'the peer public key gives an all-zero static-static DH');
   [ck, key] = kdf2(ck, ss);
   const timestamp = aeadOpen(key, 0, msg.encryptedTimestamp, h);
+  key.fill(0);
   if (timestamp === null) throw handshakeError('ERR_WG_DECRYPT', 'the initiation timestamp does not authenticate');
   h = hash(h, msg.encryptedTimestamp);
   if (!timestampAfter(timestamp, handshake.lastTimestamp)) throw handshakeError('ERR_WG_REPLAY', 'the initiation timestamp is not newer than the last accepted one');

@@ -53,7 +53,17 @@ export function buildHarness(): string {
       cwd: gopath,
       encoding: 'utf8',
       timeout: 300_000,
-      env: { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOPROXY: 'off', GOFLAGS: '', GOTOOLCHAIN: 'local' },
+      // Offline GOPATH build against the Debian source. Go's default build cache
+      // (warm after scripts/install-wireguard-go.sh built the same packages) needs $HOME.
+      env: {
+        ...process.env,
+        GO111MODULE: 'off',
+        GOPATH: `${gopath}:/usr/share/gocode`,
+        GOPROXY: 'off',
+        GOFLAGS: '',
+        GOTOOLCHAIN: 'local',
+        ...(process.env['GOCACHE'] || process.env['HOME'] ? {} : { GOCACHE: path.join(os.tmpdir(), 'vectun-go-build-cache') }),
+      },
     });
     if (r.status !== 0) throw new Error(`go test -c failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
     fs.renameSync(tmpBinary, binary);
