@@ -33,6 +33,13 @@ export interface NativeBinding {
   /** TUNGETIFF: name and IFF_* flags; -EBADFD once the device is deleted. */
   tunGetIff(fd: number): { name: string; flags: number } | number;
   tunIoctl(fd: number, request: TunIoctl, value: number): number;
+  /**
+   * TUNGETDEVNETNS (Linux 5.2+): a new descriptor of the network namespace
+   * the device is in now (close it), with the namespace's `dev`/`inode` (what
+   * `ip netns identify` compares); -errno (ENOTTY or EINVAL before 5.2, EPERM
+   * without CAP_NET_ADMIN there, EBADFD once deleted).
+   */
+  tunNetns(fd: number): { fd: number; dev: number; inode: number } | number;
   setNonBlocking(fd: number): number;
   close(fd: number): number;
   /** if_nametoindex in the caller's network namespace. */
@@ -50,8 +57,12 @@ export interface NativeBinding {
    * when every list was tried.
    */
   writeLists(fd: number, lists: readonly (readonly Uint8Array[])[], start: number, results: Int32Array): number;
-  /** Non-blocking NETLINK_ROUTE socket bound to multicast `groups`. */
-  nlOpen(groups: number): number;
+  /**
+   * Non-blocking NETLINK_ROUTE socket bound to multicast `groups`, created in
+   * the network namespace `netnsFd` (the calling thread switches there and
+   * back, setns(2)), or in the caller's when it is -1 or omitted.
+   */
+  nlOpen(groups: number, netnsFd?: number): number;
   nlSend(fd: number, message: Uint8Array): number;
   nlRecv(fd: number, buffer: Uint8Array): number;
   /** A `uv_poll` watcher calling `callback(status, events)`; status < 0 is a libuv error. */

@@ -11,7 +11,7 @@ import type { EventEmitter } from 'node:events';
 import { VectunError } from '../errors.js';
 import type { Coalescer } from '../core/gro.js';
 import type { NativeBinding, PollHandle } from './native.js';
-import type { NetlinkSocket } from './rtnetlink.js';
+import type { NetlinkMessage, NetlinkSocket } from './rtnetlink.js';
 import type { TunOffload } from './tun-open.js';
 import type { TunStats } from './tun-stats.js';
 
@@ -40,7 +40,13 @@ export interface TunState {
   closed: boolean;
   closing: Promise<void> | undefined;
   removed: VectunError | undefined;
-  moved: boolean;
+  /** Why link control rejects: moved to a namespace the netlink sockets could not follow. */
+  linkLost: VectunError | undefined;
+  /** Re-opening the netlink sockets in the namespace the device was moved to; link control waits. */
+  following: Promise<void> | undefined;
+  /** Link events that arrived while following, replayed once the ifindex there is known. */
+  heldEvents: NetlinkMessage[];
+  /** Netlink sockets in the device's current namespace (link events; requests). */
   events: NetlinkSocket | undefined;
   control: NetlinkSocket | undefined;
   // read side

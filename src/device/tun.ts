@@ -21,7 +21,7 @@ import { EventEmitter } from 'node:events';
 import { VectunError } from '../errors.js';
 import { Coalescer } from '../core/gro.js';
 import { POLL_WRITABLE, POLL_READABLE, syscallError, type NativeBinding } from './native.js';
-import { addAddress, addRoute, onLinkEvent, openLinkSockets, setMtu, setUp, type LinkSockets } from './tun-link.js';
+import { addAddress, addRoute, onLinkEvent, openLinkSockets, setMtu, setUp, type LinkSockets, type TunMove } from './tun-link.js';
 import { adoptDescriptor, closeAll, openDevice, type OpenedDevice, type TunFromFdOptions, type TunOffload, type TunOpenOptions } from './tun-open.js';
 import { updatePoll } from './tun-poll.js';
 import { DEFAULT_BATCH, pause, read, resume, serveReaders } from './tun-read.js';
@@ -31,6 +31,7 @@ import { setGro, write, type TunWriteOptions, type WriteResult } from './tun-wri
 
 export type { TunFromFdOptions, TunOffload, TunOpenOptions } from './tun-open.js';
 export { DEFAULT_BATCH, READ_SLOT } from './tun-read.js';
+export type { TunMove } from './tun-link.js';
 export type { TunStats } from './tun-stats.js';
 export type { TunWriteOptions, WriteFailure, WriteResult } from './tun-write.js';
 
@@ -56,8 +57,12 @@ export interface TunEvents {
   down: [];
   /** The device was deleted; I/O now fails with ERR_TUN_REMOVED. */
   removed: [];
-  /** The device was moved to another network namespace; I/O continues. */
-  moved: [];
+  /**
+   * The device was moved to another network namespace; I/O continues. Link
+   * control and link events follow it there (`to.followed`), after which
+   * `ifindex` (and `name`, if renamed) are those of the new namespace.
+   */
+  moved: [to: TunMove];
   /** ERR_TUN_GRO_FALLBACK, once per protocol. */
   warning: [warning: VectunError];
   /** A malformed frame was dropped (and counted in stats.readDrops). */
@@ -74,8 +79,9 @@ export interface TunEvents {
  *
  * Events: `'packets'` (batch; event mode, see {@link Tun.pause}), `'mtu'`
  * (new MTU), `'up'`, `'down'`, `'removed'` (deleted from outside; pending and
- * later I/O fail with `ERR_TUN_REMOVED`), `'moved'` (moved to another network
- * namespace; I/O keeps working, link control does not), `'warning'`
+ * later I/O fail with `ERR_TUN_REMOVED`), `'moved'` ({@link TunMove}: moved to
+ * another network namespace; I/O keeps working, and link control and link
+ * events follow the device there, TUNGETDEVNETNS, Linux 5.2+), `'warning'`
  * (`ERR_TUN_GRO_FALLBACK`, once per protocol), `'drop'` (a malformed frame,
  * counted in `stats.readDrops`), `'error'` (a read failure in event mode),
  * `'close'`.
@@ -148,7 +154,7 @@ export class Tun extends EventEmitter {
       const state: TunState = {
         binding: b, fd, queueFds: [...fds], poller, pollMask: 0, idleCheck: false, name, ifindex,
         mtu: link.mtu, up: link.up, offload: Object.freeze({ ...offload }),
-        batchSize, closed: false, closing: undefined, removed: undefined, moved: false, events: link.events, control: link.control,
+        batchSize, closed: false, closing: undefined, removed: undefined, linkLost: undefined, following: undefined, heldEvents: [], events: link.events, control: link.control,
         readers: [], serving: false, flowing: false, paused: false, flowReader: undefined, slots: undefined, out: undefined,
         lengths: new Int32Array(new ArrayBuffer(4 * batchSize)), verified: new Uint8Array(0), batchLength: 0, frameNext: 0, frameCount: 0,
         writeChain: Promise.resolve(), writeResults: new Int32Array(new ArrayBuffer(4 * 256)), writable: undefined,
@@ -171,11 +177,11 @@ export class Tun extends EventEmitter {
     }
   }
 
-  /** Interface name, e.g. `tun0`. */
+  /** Interface name, e.g. `tun0` (as of the last move followed, which may rename it). */
   get name(): string {
     return this[kState].name;
   }
-  /** Interface index in the namespace the device was opened in. */
+  /** Interface index in the namespace the device is in (re-resolved after a move). */
   get ifindex(): number {
     return this[kState].ifindex;
   }
