@@ -16,21 +16,12 @@ import { Tun } from '../../src/device/tun.js';
 import { loadBinding } from '../../src/device/native.js';
 import { VectunError } from '../../src/errors.js';
 import { buildPacket } from '../core/packets.js';
+import { within } from './within.js';
 
 const LOCAL = [198, 18, 0, 1];
 const PEER = [198, 18, 1, 2];
 const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
-
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
 
 function once(tun: Tun, event: string, ms: number): Promise<unknown> {
   return within(ms, `'${event}' event`, new Promise((resolve) => tun.once(event, resolve)));

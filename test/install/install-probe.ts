@@ -13,19 +13,10 @@ import * as path from 'node:path';
 import type * as Vectun from '../../src/index.js';
 import type * as Native from '../../src/device/native.js';
 import { buildPacket } from '../core/packets.js';
+import { within } from '../e2e/within.js';
 
 const LOCAL = [198, 18, 0, 1];
 const PEER = [198, 18, 1, 2];
-
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
 
 /** The vectun addon files this process has mapped (what dlopen really loaded). */
 function mappedAddons(): string[] {
