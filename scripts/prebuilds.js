@@ -8,7 +8,8 @@
 //   npm run prebuilds -- --arch arm64   linux-arm64: on an arm64 machine this is
 //                                       the default; on x64 it needs a cross
 //                                       toolchain (Debian/Ubuntu:
-//                                       gcc-aarch64-linux-gnu), CC/CXX/strip
+//                                       gcc-aarch64-linux-gnu and
+//                                       libc6-dev-arm64-cross), CC/CXX/strip
 //                                       default to aarch64-linux-gnu-*.
 //
 // One binary serves every Node version with node-api 8 (NAPI_VERSION in
@@ -30,6 +31,10 @@ function option(name) {
   return eq === undefined ? undefined : eq.slice(name.length + 1);
 }
 
+function onPath(program) {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && fs.existsSync(path.join(dir, program)));
+}
+
 const arch = option('--arch') ?? process.env.npm_config_arch ?? process.arch;
 const env = { ...process.env };
 if (arch !== process.arch) {
@@ -39,16 +44,18 @@ if (arch !== process.arch) {
     if (env.CC === undefined) process.exit(2);
   }
   env.CC ??= `${triple}-gcc`;
-  env.CXX ??= `${triple}-g++`;
+  // The addon is C only; node-gyp links with CXX, for which the C compiler serves.
+  env.CXX ??= onPath(`${triple}-g++`) ? `${triple}-g++` : env.CC;
   env.PREBUILD_STRIP_BIN ??= `${triple}-strip`;
 }
 
 const root = path.join(__dirname, '..');
 // prebuildify runs `node-gyp rebuild` here and moves build/Release/vectun.node
-// into prebuilds/; a development build that was there is put back (freshly
-// built from the same sources) so the checkout keeps loading build/Release.
+// into prebuilds/; a development build that was there is put back (for this
+// machine's arch: the fresh prebuild, same sources) so the checkout keeps
+// loading build/Release.
 const devBuild = path.join(root, 'build', 'Release', 'vectun.node');
-const hadDevBuild = arch === process.arch && fs.existsSync(devBuild);
+const saved = fs.existsSync(devBuild) ? fs.readFileSync(devBuild) : undefined;
 const args = [
   require.resolve('prebuildify/bin.js'),
   '--napi', '--strip', '--tag-libc',
@@ -57,9 +64,11 @@ const args = [
   root,
 ];
 const r = spawnSync(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
-if (r.status === 0 && hadDevBuild) {
+if (saved !== undefined) {
   const dir = path.join(root, 'prebuilds', `${process.platform}-${arch}`);
-  const built = fs.readdirSync(dir).filter((f) => f.endsWith('.node'));
-  if (built.length === 1) fs.copyFileSync(path.join(dir, built[0]), devBuild);
+  const built = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.node')) : [];
+  fs.mkdirSync(path.dirname(devBuild), { recursive: true });
+  if (r.status === 0 && arch === process.arch && built.length === 1) fs.copyFileSync(path.join(dir, built[0]), devBuild);
+  else fs.writeFileSync(devBuild, saved, { mode: 0o755 });
 }
 process.exit(r.status ?? 1);

@@ -137,7 +137,9 @@ test('no prebuild matches (only one for another architecture): ERR_TUN_NATIVE, t
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel', 'warn', tarball], { cwd: project, timeoutMs: 120_000 });
   const pkg = path.join(project, 'node_modules', 'vectun');
   const other = process.arch === 'arm64' ? 'x64' : 'arm64';
-  renameSync(path.join(pkg, PREBUILD_DIR), path.join(pkg, 'prebuilds', `${process.platform}-${other}`));
+  const otherDir = path.join(pkg, 'prebuilds', `${process.platform}-${other}`);
+  rmSync(otherDir, { recursive: true, force: true }); // a real one, if the package ships both
+  renameSync(path.join(pkg, PREBUILD_DIR), otherDir);
   const missing = await probe(project, 'load');
   assert.equal(missing['code'], 'ERR_TUN_NATIVE');
   assert.match(String(missing['message']), /no prebuild .* matches linux-\w+ .*npm rebuild vectun/);
