@@ -22,27 +22,56 @@ export interface LinkSockets {
   events: NetlinkSocket;
   /** Requests (set MTU, up/down, addresses, routes). */
   control: NetlinkSocket;
+  ifindex: number;
   mtu: number;
   up: boolean;
 }
 
 /**
- * Opens the event and control sockets and asks for the link's MTU and
- * flags (RTM_GETLINK). Closes what it opened on failure.
+ * Opens the event and control sockets in the namespace the device `fd` is
+ * in, finds its ifindex there and asks for its MTU and flags (RTM_GETLINK).
+ * Usually that is the caller's namespace; a queue adopted by `Tun.fromFd` may
+ * belong to a device moved elsewhere (TUNGETDEVNETNS says; without it, the
+ * caller's namespace is assumed). Closes what it opened on failure.
  */
-export async function openLinkSockets(b: NativeBinding, ifindex: number, onEvent: (m: NetlinkMessage) => void): Promise<LinkSockets> {
+export async function openLinkSockets(b: NativeBinding, fd: number, name: string, onEvent: (m: NetlinkMessage) => void): Promise<LinkSockets> {
+  const ns = b.tunNetns(fd);
+  const elsewhere = typeof ns === 'object' && !isCallersNamespace(ns);
   let events: NetlinkSocket | undefined;
   let control: NetlinkSocket | undefined;
   try {
-    events = new NetlinkSocket(b, RTMGRP_LINK, onEvent);
-    control = new NetlinkSocket(b, 0);
-    const replies = await control.request('RTM_GETLINK', (seq) => getLinkMessage(seq, ifindex));
-    const link = replies.map((m) => parseLink(m.body)).find((l) => l?.index === ifindex);
-    return { events, control, mtu: link?.mtu ?? 1500, up: ((link?.flags ?? 0) & IFF_UP) !== 0 };
+    try {
+      events = new NetlinkSocket(b, RTMGRP_LINK, onEvent, elsewhere ? ns.fd : -1);
+      control = new NetlinkSocket(b, 0, undefined, elsewhere ? ns.fd : -1);
+    } finally {
+      if (typeof ns === 'object') b.close(ns.fd);
+    }
+    let link: LinkInfo | undefined;
+    if (elsewhere) {
+      const replies = await control.request(`find ${name} in its namespace`, (seq) => getLinkByNameMessage(seq, name));
+      link = replies.map((m) => parseLink(m.body)).find((l) => l?.name === name);
+      if (link === undefined) throw new VectunError('ERR_NETLINK', `${name}: no RTM_NEWLINK answer in the device's namespace`);
+    } else {
+      const ifindex = b.ifIndex(name);
+      if (ifindex < 0) throw syscallError(ifindex, 'if_nametoindex', name);
+      const replies = await control.request('RTM_GETLINK', (seq) => getLinkMessage(seq, ifindex));
+      link = replies.map((m) => parseLink(m.body)).find((l) => l?.index === ifindex) ?? { index: ifindex, flags: 0 };
+    }
+    return { events, control, ifindex: link.index, mtu: link.mtu ?? 1500, up: (link.flags & IFF_UP) !== 0 };
   } catch (err) {
     events?.close();
     control?.close();
     throw err;
+  }
+}
+
+/** Whether the namespace `ns` (dev/inode from tunNetns) is the calling thread's; assumed so when /proc cannot tell. */
+function isCallersNamespace(ns: { dev: number; inode: number }): boolean {
+  try {
+    const own = statSync('/proc/thread-self/ns/net');
+    return own.ino === ns.inode && own.dev === ns.dev;
+  } catch {
+    return true;
   }
 }
 

@@ -138,8 +138,6 @@ export class Tun extends EventEmitter {
   static async #create(device: OpenedDevice, options: TunFromFdOptions): Promise<Tun> {
     const { binding: b, fds, name, offload } = device;
     const fd = fds[0]!;
-    const ifindex = b.ifIndex(name);
-    if (ifindex < 0) throw syscallError(ifindex, 'if_nametoindex', name);
     const batchSize = options.batchSize ?? (offload.vnetHdr ? DEFAULT_BATCH : 16);
     let tun: Tun | undefined;
     const poller = b.pollCreate(fd, (status, events) => {
@@ -148,11 +146,11 @@ export class Tun extends EventEmitter {
     if (typeof poller === 'number') throw syscallError(poller, 'uv_poll_init', name);
     let link: LinkSockets | undefined;
     try {
-      link = await openLinkSockets(b, ifindex, (m) => {
+      link = await openLinkSockets(b, fd, name, (m) => {
         if (tun !== undefined) onLinkEvent(tun, m);
       });
       const state: TunState = {
-        binding: b, fd, queueFds: [...fds], poller, pollMask: 0, idleCheck: false, name, ifindex,
+        binding: b, fd, queueFds: [...fds], poller, pollMask: 0, idleCheck: false, name, ifindex: link.ifindex,
         mtu: link.mtu, up: link.up, offload: Object.freeze({ ...offload }),
         batchSize, closed: false, closing: undefined, removed: undefined, linkLost: undefined, following: undefined, heldEvents: [], events: link.events, control: link.control,
         readers: [], serving: false, flowing: false, paused: false, flowReader: undefined, slots: undefined, out: undefined,

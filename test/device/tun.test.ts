@@ -436,6 +436,21 @@ test('moved (TUNGETDEVNETNS): sockets reopened in the new namespace, ifindex re-
   assert.equal(fake.sockets.size, 0, 'netlink sockets closed');
 });
 
+test('fromFd on a queue of a device in another namespace: link sockets opened there, ifindex found by name', async () => {
+  const fake = fakeWith({ netns: true });
+  const RED = 4026533010;
+  fake.deviceNetns = RED;
+  fake.ifindex = 21;
+  const fd = fake.tunOpen('fake0', 0x1001);
+  const tun = await Tun.fromFd(fd, { binding: fake, offload: false });
+  assert.equal(tun.ifindex, 21);
+  assert.deepEqual(fake.nlOpens, [RED, RED]);
+  assert.equal(fake.netnsFds.size, 0, 'namespace descriptor closed');
+  await tun.setMtu(1400);
+  assert.equal(fake.linkMtu, 1400);
+  await tun.close();
+});
+
 test('moved: link control issued during the move waits for it; events during the lookup are replayed', async () => {
   const fake = fakeWith({ netns: true });
   const { tun } = await openFake(fake, { offload: false });

@@ -229,7 +229,7 @@ const scenarios: Record<string, (arg?: string) => Promise<unknown>> = {
   async follow(target?: string) {
     if (target === undefined) throw new Error('follow needs the target namespace');
     const home = execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8', timeout: 5000 }).trim();
-    const tun = await openLinked();
+    const tun = await openLinked({ queues: 2 });
     const name = tun.name;
     const seen: unknown[] = [];
     for (const e of ['mtu', 'up', 'down', 'removed']) tun.on(e, (v?: unknown) => seen.push(v === undefined ? e : [e, v]));
@@ -259,6 +259,11 @@ const scenarios: Record<string, (arg?: string) => Promise<unknown>> = {
       const apiAddrs = addrs(target);
       await tun.setUp(false);
       const apiDown = link(target);
+      // A queue adopted after the move (as a worker would): its Tun finds the device where it is.
+      const adopted = await Tun.fromFd(tun.queue(1).fd);
+      await adopted.setMtu(1450);
+      const fromFd = { ifindex: adopted.ifindex, mtu: link(target).mtu };
+      await adopted.close();
       // From ip -n target, seen as events.
       seen.length = 0;
       let ev = nextEvent('mtu');
@@ -287,7 +292,7 @@ const scenarios: Record<string, (arg?: string) => Promise<unknown>> = {
       await removed;
       const afterRemoval = await tun.setMtu(1500).then(() => 'resolved', errorCode);
       return {
-        home, to, afterMove, apiUp, apiAddrs, apiDown, ipEvents, state, back,
+        home, to, afterMove, apiUp, apiAddrs, apiDown, fromFd, ipEvents, state, back,
         homeLink: { mtu: homeLink.mtu, ifindex: homeLink.ifindex, tunIfindex: tun.ifindex }, afterRemoval,
       };
     } finally {

@@ -87,7 +87,7 @@ test("device moved to another namespace: 'moved', the descriptor keeps working t
   }
 });
 
-test("moved and followed (TUNGETDEVNETNS): link control and events work in the new namespace, back, and 'removed' there", { skip }, async () => {
+test("moved and followed (TUNGETDEVNETNS): link control and events work in the new namespace (also for a queue adopted there), back, and 'removed' there", { skip }, async () => {
   const target = await createNetns('tunfol');
   try {
     const r = await scenario('follow', target);
@@ -104,6 +104,7 @@ test("moved and followed (TUNGETDEVNETNS): link control and events work in the n
     assert.ok(apiUp.flags.includes('UP'), `flags ${apiUp.flags.join(',')}`);
     assert.ok((r['apiAddrs'] as string[]).includes('198.18.4.1/24'));
     assert.ok(!(r['apiDown'] as { flags: string[] }).flags.includes('UP'));
+    assert.deepEqual(r['fromFd'], { ifindex: afterMove['ipIfindex'], mtu: 1450 }, 'Tun.fromFd on a queue of the moved device works in its namespace');
     assert.deepEqual(r['ipEvents'], [['mtu', 1300], 'up', 'down']);
     assert.deepEqual(r['state'], { mtu: 1300, isUp: false });
     const back = r['back'] as Record<string, unknown>;
