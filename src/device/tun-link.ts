@@ -161,17 +161,25 @@ function followMove(tun: TunHost): void {
   s.events = events;
   s.control = control;
   s.heldEvents = [];
-  const follow = async (): Promise<void> => {
+  const follow = async (): Promise<{ name: string; link: LinkInfo }> => {
     const iff = b.tunGetIff(s.fd);
     if (typeof iff === 'number') throw syscallError(iff, 'ioctl', 'TUNGETIFF');
     const replies = await control.request(`find ${iff.name} in its new namespace`, (seq) => getLinkByNameMessage(seq, iff.name));
     const link = replies.map((m) => parseLink(m.body)).find((l) => l?.name === iff.name);
     if (link === undefined) throw new VectunError('ERR_NETLINK', `${iff.name}: no RTM_NEWLINK answer in its new namespace`);
-    return afterMove(tun, iff.name, link, ns);
+    return { name: iff.name, link };
   };
   s.following = follow().then(
-    () => {
+    ({ name, link }) => {
       s.following = undefined;
+      if (s.closed || s.removed !== undefined) return;
+      s.name = name;
+      s.ifindex = link.index;
+      const held = s.heldEvents;
+      s.heldEvents = [];
+      // Listeners run outside this chain: an exception of theirs is not a failed move
+      // (and no I/O callback runs before the next tick, so nothing is missed).
+      process.nextTick(() => announceMove(tun, link, ns, held));
     },
     (err: unknown) => {
       s.following = undefined;
@@ -183,15 +191,11 @@ function followMove(tun: TunHost): void {
   );
 }
 
-function afterMove(tun: TunHost, name: string, link: LinkInfo, ns: { dev: number; inode: number }): void {
+/** `'moved'`, then what differs in the new namespace. */
+function announceMove(tun: TunHost, link: LinkInfo, ns: { dev: number; inode: number }, held: readonly NetlinkMessage[]): void {
   const s = tun[kState];
   if (s.closed || s.removed !== undefined) return;
-  s.name = name;
-  s.ifindex = link.index;
-  s.following = undefined;
-  const held = s.heldEvents;
-  s.heldEvents = [];
-  const move: TunMove = { followed: true, netnsInode: ns.inode, netns: namespaceName(ns.dev, ns.inode), name, ifindex: link.index };
+  const move: TunMove = { followed: true, netnsInode: ns.inode, netns: namespaceName(ns.dev, ns.inode), name: s.name, ifindex: link.index };
   tun.emit('moved', move);
   // Events sent after our socket subscribed are at least as new as the answer; without any, the answer is the state.
   const ours = held.filter((m) => parseLink(m.body)?.index === link.index);
