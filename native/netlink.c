@@ -1,31 +1,70 @@
 /*
- * NETLINK_ROUTE sockets: open/bind, send, receive. Messages are built and
- * parsed in TypeScript (src/device/rtnetlink.ts).
+ * NETLINK_ROUTE sockets: open/bind (in a given network namespace), send,
+ * receive. Messages are built and parsed in TypeScript (src/device/rtnetlink.ts).
  */
+#define _GNU_SOURCE /* setns */
 #include "addon.h"
 
+#include <fcntl.h>
 #include <linux/netlink.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* nlOpen(groups): a non-blocking NETLINK_ROUTE socket bound to the multicast
- * `groups` bitmask (RTMGRP_LINK = 1 for link events; 0 for requests). */
-static napi_value nl_open(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  int32_t groups;
-  if (get_args(env, info, 1, argv) || get_i32(env, argv[0], &groups)) return NULL;
+/* A non-blocking NETLINK_ROUTE socket of the calling thread's namespace,
+ * bound to `groups`; fd or -errno. */
+static int open_bound(uint32_t groups) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (fd < 0) return make_int(env, -errno);
+  if (fd < 0) return -errno;
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);
   sa.nl_family = AF_NETLINK;
-  sa.nl_groups = (uint32_t)groups;
+  sa.nl_groups = groups;
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     int e = errno;
     close(fd);
-    return make_int(env, -e);
+    return -e;
   }
-  return make_int(env, fd);
+  return fd;
+}
+
+/* A socket belongs to the namespace it was created in, for life (socket(7),
+ * network_namespaces(7)), and namespace membership is per thread (setns(2)):
+ * switch this thread into `netns_fd`, create and bind, switch back. */
+static int open_bound_in(int netns_fd, uint32_t groups) {
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) return -errno;
+  if (setns(netns_fd, CLONE_NEWNET) < 0) {
+    int e = errno;
+    close(home);
+    return -e;
+  }
+  int fd = open_bound(groups);
+  if (setns(home, CLONE_NEWNET) < 0) {
+    /* Not reachable short of a kernel bug (we were just there, with the
+     * privilege the first setns needed); carrying on would put every later
+     * socket of the JS thread in the wrong namespace. */
+    napi_fatal_error("vectun nlOpen", NAPI_AUTO_LENGTH, "cannot return to the thread's network namespace", NAPI_AUTO_LENGTH);
+  }
+  close(home);
+  return fd;
+}
+
+/* nlOpen(groups, netnsFd): a non-blocking NETLINK_ROUTE socket bound to the
+ * multicast `groups` bitmask (RTMGRP_LINK = 1 for link events; 0 for
+ * requests), in the network namespace `netnsFd` (e.g. from tunNetns), or in
+ * the caller's when it is -1 or left out. */
+static napi_value nl_open(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  size_t argc = 2;
+  int32_t groups, netns = -1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "missing arguments");
+    return NULL;
+  }
+  if (get_i32(env, argv[0], &groups) || (argc > 1 && get_i32(env, argv[1], &netns))) return NULL;
+  return make_int(env, netns < 0 ? open_bound((uint32_t)groups) : open_bound_in(netns, (uint32_t)groups));
 }
 
 /* nlSend(fd, message): one datagram to the kernel. */

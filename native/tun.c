@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -16,6 +17,11 @@
 #endif
 #ifndef TUN_F_USO6
 #define TUN_F_USO6 0x40
+#endif
+
+/* Linux 5.2+; older headers lack it (linux/if_tun.h: _IO('T', 227)). */
+#ifndef TUNGETDEVNETNS
+#define TUNGETDEVNETNS _IO('T', 227)
 #endif
 
 /* writev on Linux takes at most UIO_MAXIOV (1024) buffers (GRO-L2). */
@@ -55,6 +61,32 @@ static napi_value tun_get_iff(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, out, "name", v));
   CHECK(napi_create_int32(env, (uint16_t)ifr.ifr_flags, &v));
   CHECK(napi_set_named_property(env, out, "flags", v));
+  return out;
+}
+
+/* tunNetns(fd): TUNGETDEVNETNS, a new descriptor (close-on-exec) of the
+ * network namespace the device is in now, with that namespace's st_dev and
+ * st_ino (what `ip netns identify` compares); or -errno (ENOTTY/EINVAL before
+ * Linux 5.2, EPERM without CAP_NET_ADMIN there, EBADFD once deleted). */
+static napi_value tun_netns(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out, v;
+  int32_t fd;
+  if (get_args(env, info, 1, argv) || get_i32(env, argv[0], &fd)) return NULL;
+  int ns = ioctl(fd, TUNGETDEVNETNS);
+  if (ns < 0) return make_int(env, -errno);
+  struct stat st;
+  if (fstat(ns, &st) < 0) {
+    int e = errno;
+    close(ns);
+    return make_int(env, -e);
+  }
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_int32(env, ns, &v));
+  CHECK(napi_set_named_property(env, out, "fd", v));
+  CHECK(napi_create_double(env, (double)st.st_dev, &v));
+  CHECK(napi_set_named_property(env, out, "dev", v));
+  CHECK(napi_create_double(env, (double)st.st_ino, &v));
+  CHECK(napi_set_named_property(env, out, "inode", v));
   return out;
 }
 
@@ -194,6 +226,7 @@ static napi_value write_lists(napi_env env, napi_callback_info info) {
 
 const vt_function vt_tun_functions[] = {
     {"tunOpen", tun_open},   {"tunGetIff", tun_get_iff},       {"tunIoctl", tun_ioctl},
+    {"tunNetns", tun_netns},
     {"setNonBlocking", set_non_blocking}, {"close", close_fd}, {"ifIndex", if_index},
     {"readBatch", read_batch}, {"writeLists", write_lists},    {NULL, NULL},
 };

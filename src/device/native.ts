@@ -33,6 +33,13 @@ export interface NativeBinding {
   /** TUNGETIFF: name and IFF_* flags; -EBADFD once the device is deleted. */
   tunGetIff(fd: number): { name: string; flags: number } | number;
   tunIoctl(fd: number, request: TunIoctl, value: number): number;
+  /**
+   * TUNGETDEVNETNS (Linux 5.2+): a new descriptor of the network namespace
+   * the device is in now (close it), with the namespace's `dev`/`inode` (what
+   * `ip netns identify` compares); -errno (ENOTTY or EINVAL before 5.2, EPERM
+   * without CAP_NET_ADMIN there, EBADFD once deleted).
+   */
+  tunNetns(fd: number): { fd: number; dev: number; inode: number } | number;
   setNonBlocking(fd: number): number;
   close(fd: number): number;
   /** if_nametoindex in the caller's network namespace. */
@@ -50,8 +57,12 @@ export interface NativeBinding {
    * when every list was tried.
    */
   writeLists(fd: number, lists: readonly (readonly Uint8Array[])[], start: number, results: Int32Array): number;
-  /** Non-blocking NETLINK_ROUTE socket bound to multicast `groups`. */
-  nlOpen(groups: number): number;
+  /**
+   * Non-blocking NETLINK_ROUTE socket bound to multicast `groups`, created in
+   * the network namespace `netnsFd` (the calling thread switches there and
+   * back, setns(2)), or in the caller's when it is -1 or omitted.
+   */
+  nlOpen(groups: number, netnsFd?: number): number;
   nlSend(fd: number, message: Uint8Array): number;
   nlRecv(fd: number, buffer: Uint8Array): number;
   /** A `uv_poll` watcher calling `callback(status, events)`; status < 0 is a libuv error. */
@@ -65,20 +76,36 @@ export interface NativeBinding {
 
 let loaded: NativeBinding | undefined;
 
+/** The package root (this file is dist/src/device/native.js): where build/ and prebuilds/ are. */
+const PACKAGE_ROOT = path.join(__dirname, '..', '..', '..');
+
 /**
- * The addon built by node-gyp at install (`build/Release/vectun.node`).
- * @throws VectunError `ERR_TUN_NATIVE` when it is missing or fails to load.
+ * The addon, found by node-gyp-build under `root`: a source build
+ * (`build/Release/vectun.node`, made by node-gyp at install when no prebuild
+ * matched, or by `npm run install`) first, else the node-api prebuild for this
+ * platform, architecture and libc (`prebuilds/linux-x64/vectun.glibc.node`,
+ * shipped in the package). `root` defaults to this package (and the result is
+ * cached); tests pass another.
+ * @throws VectunError `ERR_TUN_NATIVE` when neither exists or it fails to load.
  */
-export function loadBinding(): NativeBinding {
-  if (loaded !== undefined) return loaded;
-  // dist/src/device/ -> package root, where node-gyp puts build/.
-  const file = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'vectun.node');
+export function loadBinding(root?: string): NativeBinding {
+  if (root === undefined && loaded !== undefined) return loaded;
+  const dir = root ?? PACKAGE_ROOT;
+  let binding: NativeBinding;
   try {
-    loaded = require(file) as NativeBinding;
+    const load = require('node-gyp-build') as (dir: string) => unknown;
+    binding = load(dir) as NativeBinding;
   } catch (cause) {
-    throw new VectunError('ERR_TUN_NATIVE', `cannot load the native addon ${file} (run \`npm run install\`)`, { cause });
+    const why = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    throw new VectunError(
+      'ERR_TUN_NATIVE',
+      `cannot load the native addon from ${dir} (${why}): no prebuild in prebuilds/ matches ${process.platform}-${process.arch} ` +
+        'and there is no source build in build/Release; install a C toolchain (make, g++, python3) and run `npm rebuild vectun`',
+      { cause },
+    );
   }
-  return loaded;
+  if (root === undefined) loaded = binding;
+  return binding;
 }
 
 // Linux errno values the device layer acts on.

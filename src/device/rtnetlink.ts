@@ -225,6 +225,13 @@ export function getLinkMessage(seq: number, index: number): Uint8Array {
   return buildMessage(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(index));
 }
 
+/** RTM_GETLINK by IFLA_IFNAME (index 0), e.g. to find a device's index in the namespace it was moved to. */
+export function getLinkByNameMessage(seq: number, name: string): Uint8Array {
+  return buildMessage(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, ifinfomsg(0), [
+    { type: IFLA_IFNAME, data: Buffer.from(`${name}\0`, 'utf8') },
+  ]);
+}
+
 /** RTM_NEWADDR: IFA_LOCAL (v4) / IFA_ADDRESS on `index`. */
 export function addAddressMessage(seq: number, index: number, c: Cidr): Uint8Array {
   const body = new Uint8Array(IFADDRMSG_LEN);
@@ -275,11 +282,15 @@ export class NetlinkSocket {
   #seq = Math.floor(Math.random() * 0x7fffffff);
   #closed = false;
 
-  /** @throws VectunError when the socket cannot be opened. */
-  constructor(binding: NativeBinding, groups: number, onEvent?: (m: NetlinkMessage) => void) {
+  /**
+   * Opens the socket in the caller's network namespace, or in the one
+   * `netnsFd` refers to (a socket stays in the namespace it was created in).
+   * @throws VectunError when the socket cannot be opened.
+   */
+  constructor(binding: NativeBinding, groups: number, onEvent?: (m: NetlinkMessage) => void, netnsFd = -1) {
     this.#binding = binding;
     this.#onEvent = onEvent;
-    const fd = binding.nlOpen(groups);
+    const fd = netnsFd < 0 ? binding.nlOpen(groups) : binding.nlOpen(groups, netnsFd);
     if (fd < 0) throw syscallError(fd, 'socket', 'AF_NETLINK');
     const poller = binding.pollCreate(fd, () => this.#drain());
     if (typeof poller === 'number') {

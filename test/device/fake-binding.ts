@@ -11,6 +11,7 @@ export const EIO = 5;
 export const EAGAIN = 11;
 export const EINVAL = 22;
 export const EBADFD = 77;
+export const ENODEV = 19;
 
 const IFF_VNET_HDR = 0x4000;
 
@@ -25,7 +26,12 @@ interface Poller {
 interface NetlinkSock {
   groups: number;
   inbox: Uint8Array[];
+  /** Inode of the namespace it was opened in. */
+  netns: number;
 }
+
+/** Namespace inode of the caller (sockets opened without a namespace fd). */
+export const HOME_NETNS = 4026531840;
 
 export interface FakeOptions {
   /** TUNSETOFFLOAD values the kernel accepts; default all. */
@@ -33,6 +39,8 @@ export interface FakeOptions {
   /** TUNSETIFF refuses IFF_VNET_HDR with EINVAL. */
   refuseVnetHdr?: boolean;
   mtu?: number;
+  /** TUNGETDEVNETNS works (Linux 5.2+); default: it fails with ENOTTY, as on older kernels. */
+  netns?: boolean;
 }
 
 export class FakeBinding implements NativeBinding {
@@ -50,7 +58,14 @@ export class FakeBinding implements NativeBinding {
   readonly pollers: Poller[] = [];
   readonly netlinkSent: Uint8Array[] = [];
   readonly sockets = new Map<number, NetlinkSock>();
-  readonly ifindex = 7;
+  /** The device's index in the namespace it is in. */
+  ifindex = 7;
+  /** Inode of the namespace the device is in. */
+  deviceNetns = HOME_NETNS;
+  /** Namespace fds handed out by tunNetns and not closed yet: fd -> inode. */
+  readonly netnsFds = new Map<number, number>();
+  /** The namespace (inode) of every nlOpen, in order. */
+  readonly nlOpens: number[] = [];
   removed = false;
   readCalls = 0;
   #nextFd = 100;
@@ -60,6 +75,7 @@ export class FakeBinding implements NativeBinding {
 
   constructor(options: FakeOptions = {}) {
     this.#options = options;
+    this.linkMtu = options.mtu ?? 1500;
   }
 
   tunOpen(name: string, flags: number): number {
@@ -86,9 +102,18 @@ export class FakeBinding implements NativeBinding {
     return 0;
   }
 
+  tunNetns(): { fd: number; dev: number; inode: number } | number {
+    if (this.#options.netns !== true) return -25; // ENOTTY
+    if (this.removed) return -EBADFD;
+    const fd = this.#nextFd++;
+    this.netnsFds.set(fd, this.deviceNetns);
+    return { fd, dev: 4, inode: this.deviceNetns };
+  }
+
   close(fd: number): number {
     this.closedFds.push(fd);
     this.sockets.delete(fd);
+    this.netnsFds.delete(fd);
     return 0;
   }
 
@@ -130,20 +155,30 @@ export class FakeBinding implements NativeBinding {
     return lists.length;
   }
 
-  nlOpen(groups: number): number {
+  nlOpen(groups: number, netnsFd = -1): number {
+    const netns = netnsFd < 0 ? HOME_NETNS : this.netnsFds.get(netnsFd);
+    if (netns === undefined) return -9; // EBADF
     const fd = this.#nextFd++;
-    this.sockets.set(fd, { groups, inbox: [] });
+    this.sockets.set(fd, { groups, inbox: [], netns });
+    this.nlOpens.push(netns);
     return fd;
   }
+
+  /** Called with each request's type before the fake kernel handles it. */
+  beforeNetlinkRequest: ((type: number) => void) | undefined;
 
   nlSend(fd: number, message: Uint8Array): number {
     this.netlinkSent.push(message.slice());
     const dv = new DataView(message.buffer, message.byteOffset, message.byteLength);
     const type = dv.getUint16(4, true);
+    this.beforeNetlinkRequest?.(type);
     const seq = dv.getUint32(8, true);
     const sock = this.sockets.get(fd)!;
-    if (type === 18 /* RTM_GETLINK */) sock.inbox.push(linkMessage(16, this.ifindex, this.#options.mtu ?? 1500, 0, seq));
-    sock.inbox.push(ackMessage(seq, 0));
+    // The device is visible (and changeable) only from sockets in its namespace.
+    const here = sock.netns === this.deviceNetns && !this.removed;
+    if (type === 18 /* RTM_GETLINK */ && here) sock.inbox.push(linkMessage(16, this.ifindex, this.linkMtu, this.linkFlags, seq, this.#name));
+    if (type === 16 /* RTM_NEWLINK */ && here) this.#applyNewLink(message);
+    sock.inbox.push(ackMessage(seq, here ? 0 : -ENODEV));
     setImmediate(() => this.#fireFd(fd, 1));
     return message.length;
   }
@@ -193,18 +228,48 @@ export class FakeBinding implements NativeBinding {
     for (const p of this.pollers) if (p.fd === fd && !p.closed && (p.mask & events) !== 0) p.callback(0, events);
   }
 
-  /** Delivers a link event on every socket bound to RTMGRP_LINK. */
-  linkEvent(type: 16 | 17, mtu: number, flags: number, index = this.ifindex): void {
+  /** Delivers a link event on every socket bound to RTMGRP_LINK (in namespace `netns`, when given). */
+  linkEvent(type: 16 | 17, mtu: number, flags: number, index = this.ifindex, netns?: number): void {
+    if (type === 16 && index === this.ifindex) {
+      this.linkMtu = mtu;
+      this.linkFlags = flags;
+    }
     for (const [fd, s] of this.sockets) {
-      if ((s.groups & 1) === 0) continue;
-      s.inbox.push(linkMessage(type, index, mtu, flags, 0));
+      if ((s.groups & 1) === 0 || (netns !== undefined && s.netns !== netns)) continue;
+      s.inbox.push(linkMessage(type, index, mtu, flags, 0, this.#name));
       this.#fireFd(fd, 1);
     }
   }
+
+  /**
+   * `ip link set dev X netns N`: the kernel closes the device (down), sends
+   * RTM_DELLINK in the old namespace, and it gets `ifindex` in the new one.
+   */
+  moveTo(netns: number, ifindex = this.ifindex): void {
+    const from = [...this.sockets].filter(([, s]) => (s.groups & 1) !== 0 && s.netns === this.deviceNetns);
+    for (const [, s] of from) s.inbox.push(linkMessage(17, this.ifindex, this.linkMtu, 0, 0, this.#name));
+    this.linkFlags = 0;
+    // By the time the old namespace's listeners read the DELLINK, the device is in the new one.
+    this.deviceNetns = netns;
+    this.ifindex = ifindex;
+    for (const [fd] of from) this.#fireFd(fd, 1);
+  }
+
+  /** The MTU and flags RTM_GETLINK reports (updated by link events and RTM_NEWLINK requests). */
+  linkMtu: number;
+  linkFlags = 0;
+
+  #applyNewLink(message: Uint8Array): void {
+    const dv = new DataView(message.buffer, message.byteOffset, message.byteLength);
+    const change = dv.getUint32(16 + 12, true);
+    if (change !== 0) this.linkFlags = (this.linkFlags & ~change) | (dv.getUint32(16 + 8, true) & change);
+    if (message.length >= 40 && dv.getUint16(34, true) === 4 /* IFLA_MTU */) this.linkMtu = dv.getUint32(36, true);
+  }
 }
 
-function linkMessage(type: number, index: number, mtu: number, flags: number, seq: number): Uint8Array {
-  const m = new Uint8Array(16 + 16 + 8);
+function linkMessage(type: number, index: number, mtu: number, flags: number, seq: number, name: string): Uint8Array {
+  const nameAttr = 4 + ((name.length + 1 + 3) & ~3);
+  const m = new Uint8Array(16 + 16 + 8 + nameAttr);
   const dv = new DataView(m.buffer);
   dv.setUint32(0, m.length, true);
   dv.setUint16(4, type, true);
@@ -214,6 +279,9 @@ function linkMessage(type: number, index: number, mtu: number, flags: number, se
   dv.setUint16(32, 8, true);
   dv.setUint16(34, 4 /* IFLA_MTU */, true);
   dv.setUint32(36, mtu, true);
+  dv.setUint16(40, 4 + name.length + 1, true);
+  dv.setUint16(42, 3 /* IFLA_IFNAME */, true);
+  m.set(Buffer.from(name, 'latin1'), 44);
   return m;
 }
 

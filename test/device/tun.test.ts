@@ -5,12 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tun, type TunOpenOptions } from '../../src/device/tun.js';
+import { Tun, type TunMove, type TunOpenOptions } from '../../src/device/tun.js';
 import { VectunError } from '../../src/errors.js';
 import { Arena } from '../../src/core/arena.js';
 import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4 } from '../../src/core/virtio.js';
 import { TCP_ACK, TCP_PSH, V4, buildPacket, frame } from '../core/packets.js';
-import { EAGAIN, EBADFD, EINTR, EINVAL, EIO, FakeBinding, type FakeOptions } from './fake-binding.js';
+import { EAGAIN, EBADFD, EINTR, EINVAL, EIO, FakeBinding, HOME_NETNS, type FakeOptions } from './fake-binding.js';
 
 const READABLE = 1;
 const WRITABLE = 2;
@@ -374,16 +374,121 @@ test('link events: MTU change, up/down, moved, removed (pending read rejects ERR
   assert.deepEqual(removedEvents, ['removed']);
   await b.tun.close();
 
-  // Moved: TUNGETIFF still works -> moved, I/O continues.
+  // Moved on a kernel without TUNGETDEVNETNS (before 5.2): TUNGETIFF still works -> moved
+  // (not followed), I/O continues, link control rejects.
   const c = await openFake(undefined, { offload: false });
-  let moved = 0;
-  c.tun.on('moved', () => moved++);
+  const moves: TunMove[] = [];
+  c.tun.on('moved', (m: TunMove) => moves.push(m));
   c.fake.linkEvent(17, 1500, 0);
-  assert.equal(moved, 1);
+  assert.deepEqual(moves, [{ followed: false, netnsInode: undefined, netns: undefined, name: 'fake0', ifindex: 0 }]);
   c.fake.frames.push(udp());
   assert.equal((await c.tun.read()).length, 1);
   await assert.rejects(c.tun.setUp(true), isCode('ERR_TUN_REMOVED'));
   await c.tun.close();
+  assert.equal(c.fake.sockets.size, 0, 'netlink sockets closed');
+});
+
+test('moved (TUNGETDEVNETNS): sockets reopened in the new namespace, ifindex re-resolved, events and link control follow', async () => {
+  const fake = fakeWith({ netns: true });
+  const { tun } = await openFake(fake, { offload: false });
+  await tun.setUp(true);
+  const events: unknown[] = [];
+  for (const e of ['mtu', 'up', 'down', 'moved', 'removed']) tun.on(e, (v?: unknown) => events.push(v === undefined ? e : [e, v]));
+  const RED = 4026532999;
+  fake.moveTo(RED, 12);
+  // The move takes the link down (in the old namespace, before DELLINK; here folded into the lookup).
+  const moved = await new Promise<TunMove>((resolve) => tun.once('moved', resolve));
+  assert.deepEqual(moved, { followed: true, netnsInode: RED, netns: undefined, name: 'fake0', ifindex: 12 });
+  assert.equal(tun.ifindex, 12);
+  assert.equal(tun.isUp, false);
+  assert.deepEqual(events, [['moved', moved], 'down']);
+  // New sockets (events + control) opened in RED; the old ones and the namespace fd closed.
+  assert.deepEqual(fake.nlOpens.slice(-2), [RED, RED]);
+  assert.equal(fake.sockets.size, 2);
+  assert.ok([...fake.sockets.values()].every((sock) => sock.netns === RED));
+  assert.equal(fake.netnsFds.size, 0, 'namespace descriptor closed');
+  // Link control now reaches the device in RED, with its new index.
+  await tun.setMtu(1300);
+  await tun.setUp(true);
+  const last = fake.netlinkSent.at(-1)!;
+  assert.equal(new DataView(last.buffer).getInt32(16 + 4, true), 12, 'request carries the new ifindex');
+  assert.equal(fake.linkMtu, 1300);
+  assert.equal(fake.linkFlags & 1, 1);
+  // Changes made in RED arrive as events; events in the old namespace are not ours any more.
+  fake.linkEvent(16, 1280, 1, 12, RED);
+  fake.linkEvent(16, 9000, 0, 12, HOME_NETNS);
+  assert.equal(tun.mtu, 1280);
+  assert.deepEqual(events.slice(2), [['mtu', 1300], 'up', ['mtu', 1280]]);
+  // Back home: followed again.
+  fake.moveTo(HOME_NETNS, 7);
+  const back = await new Promise<TunMove>((resolve) => tun.once('moved', resolve));
+  assert.equal(back.netnsInode, HOME_NETNS);
+  assert.equal(tun.ifindex, 7);
+  await tun.addAddress('198.18.0.1/24');
+  // Deleted while moved: 'removed', link control rejects.
+  fake.moveTo(RED, 12);
+  await new Promise<TunMove>((resolve) => tun.once('moved', resolve));
+  fake.removed = true;
+  fake.linkEvent(17, 1280, 0, 12, RED);
+  assert.equal(events.at(-1), 'removed');
+  await assert.rejects(tun.setMtu(1400), isCode('ERR_TUN_REMOVED'));
+  await tun.close();
+  assert.equal(fake.sockets.size, 0, 'netlink sockets closed');
+});
+
+test('fromFd on a queue of a device in another namespace: link sockets opened there, ifindex found by name', async () => {
+  const fake = fakeWith({ netns: true });
+  const RED = 4026533010;
+  fake.deviceNetns = RED;
+  fake.ifindex = 21;
+  const fd = fake.tunOpen('fake0', 0x1001);
+  const tun = await Tun.fromFd(fd, { binding: fake, offload: false });
+  assert.equal(tun.ifindex, 21);
+  assert.deepEqual(fake.nlOpens, [RED, RED]);
+  assert.equal(fake.netnsFds.size, 0, 'namespace descriptor closed');
+  await tun.setMtu(1400);
+  assert.equal(fake.linkMtu, 1400);
+  await tun.close();
+});
+
+test('moved: link control issued during the move waits for it; events during the lookup are replayed', async () => {
+  const fake = fakeWith({ netns: true });
+  const { tun } = await openFake(fake, { offload: false });
+  const mtus: number[] = [];
+  tun.on('mtu', (m: number) => mtus.push(m));
+  const RED = 4026533001;
+  fake.moveTo(RED, 3);
+  // Issued before the lookup answered: must go to RED with index 3, not to the old socket.
+  const setting = tun.setMtu(1400);
+  // An event in RED while the lookup is pending.
+  fake.linkEvent(16, 1350, 0, 3, RED);
+  await setting;
+  assert.equal(fake.linkMtu, 1400);
+  const sent = fake.netlinkSent.at(-1)!;
+  assert.equal(new DataView(sent.buffer).getUint16(4, true), 16);
+  assert.equal(new DataView(sent.buffer).getInt32(16 + 4, true), 3);
+  assert.deepEqual(mtus, [1350, 1400]);
+  assert.equal(tun.mtu, 1400);
+  await tun.close();
+});
+
+test('moved, then the lookup finds nothing (deleted right after the move): removed', async () => {
+  const fake = fakeWith({ netns: true });
+  const { tun } = await openFake(fake, { offload: false });
+  let removed = 0;
+  tun.on('removed', () => removed++);
+  let moves = 0;
+  tun.on('moved', () => moves++);
+  // Gone before the RTM_GETLINK in the new namespace is answered (ENODEV).
+  fake.beforeNetlinkRequest = (type) => {
+    if (type === 18) fake.removed = true;
+  };
+  fake.moveTo(4026533002, 3);
+  await assert.rejects(tun.setUp(true), isCode('ERR_TUN_REMOVED'));
+  assert.equal(removed, 1);
+  assert.equal(moves, 0);
+  await assert.rejects(tun.setUp(true), isCode('ERR_TUN_REMOVED'));
+  await tun.close();
 });
 
 test('removed detected by the read itself (poll error, EBADFD) without a link event', async () => {

@@ -10,27 +10,18 @@
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Tun } from '../../src/device/tun.js';
 import { loadBinding } from '../../src/device/native.js';
 import { VectunError } from '../../src/errors.js';
 import { buildPacket } from '../core/packets.js';
+import { within } from './within.js';
 
 const LOCAL = [198, 18, 0, 1];
 const PEER = [198, 18, 1, 2];
 const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
-
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
 
 function once(tun: Tun, event: string, ms: number): Promise<unknown> {
   return within(ms, `'${event}' event`, new Promise((resolve) => tun.once(event, resolve)));
@@ -228,6 +219,85 @@ const scenarios: Record<string, (arg?: string) => Promise<unknown>> = {
       leftInTarget = false;
     }
     return { found, stillAttached, leftInTarget };
+  },
+
+  /**
+   * Moved and followed (TUNGETDEVNETNS): link control from the API is seen by
+   * `ip -n <target>`, changes made there arrive as events, moving back is
+   * followed too, and deletion while moved gives 'removed'.
+   */
+  async follow(target?: string) {
+    if (target === undefined) throw new Error('follow needs the target namespace');
+    const home = execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8', timeout: 5000 }).trim();
+    const tun = await openLinked({ queues: 2 });
+    const name = tun.name;
+    const seen: unknown[] = [];
+    for (const e of ['mtu', 'up', 'down', 'removed']) tun.on(e, (v?: unknown) => seen.push(v === undefined ? e : [e, v]));
+    const link = (ns: string | undefined): { ifindex: number; mtu: number; flags: string[] } => {
+      const args = [...(ns === undefined ? [] : ['-n', ns]), '-j', 'link', 'show', 'dev', name];
+      return (JSON.parse(execFileSync('ip', args, { encoding: 'utf8', timeout: 5000 })) as { ifindex: number; mtu: number; flags: string[] }[])[0]!;
+    };
+    const addrs = (ns: string): string[] => {
+      const out = execFileSync('ip', ['-n', ns, '-j', 'addr', 'show', 'dev', name], { encoding: 'utf8', timeout: 5000 });
+      return (JSON.parse(out) as { addr_info: { local: string; prefixlen: number }[] }[])[0]!.addr_info.map((a) => `${a.local}/${a.prefixlen}`);
+    };
+    const inTarget = (args: string[]): void => void execFileSync('ip', ['-n', target, ...args], { timeout: 5000 });
+    const nextEvent = (event: string): Promise<unknown> => once(tun, event, 3000);
+    try {
+      let moved = nextEvent('moved');
+      execFileSync('ip', ['link', 'set', 'dev', name, 'netns', target], { timeout: 5000 });
+      const to = (await moved) as Record<string, unknown>;
+      const there = link(target);
+      // nlOpen switched this thread into the target namespace and must have switched it back.
+      const threadBack = statSync('/proc/thread-self/ns/net').ino === statSync(`/run/netns/${home}`).ino;
+      const afterMove = { ifindex: tun.ifindex, isUp: tun.isUp, ipIfindex: there.ifindex, threadBack };
+      // From the API, seen by ip -n target.
+      await tun.setMtu(1400);
+      await tun.addAddress('198.18.4.1/24');
+      await tun.setUp(true);
+      const apiUp = link(target);
+      const apiAddrs = addrs(target);
+      await tun.setUp(false);
+      const apiDown = link(target);
+      // A queue adopted after the move (as a worker would): its Tun finds the device where it is.
+      const adopted = await Tun.fromFd(tun.queue(1).fd);
+      await adopted.setMtu(1450);
+      const fromFd = { ifindex: adopted.ifindex, mtu: link(target).mtu };
+      await adopted.close();
+      // From ip -n target, seen as events.
+      seen.length = 0;
+      let ev = nextEvent('mtu');
+      inTarget(['link', 'set', 'dev', name, 'mtu', '1300']);
+      await ev;
+      ev = nextEvent('up');
+      inTarget(['link', 'set', 'dev', name, 'up']);
+      await ev;
+      ev = nextEvent('down');
+      inTarget(['link', 'set', 'dev', name, 'down']);
+      await ev;
+      const ipEvents = [...seen];
+      const state = { mtu: tun.mtu, isUp: tun.isUp };
+      // Back home.
+      moved = nextEvent('moved');
+      inTarget(['link', 'set', 'dev', name, 'netns', home]);
+      const back = (await moved) as Record<string, unknown>;
+      await tun.setMtu(1280);
+      const homeLink = link(undefined);
+      // Moved again, then deleted there.
+      moved = nextEvent('moved');
+      execFileSync('ip', ['link', 'set', 'dev', name, 'netns', target], { timeout: 5000 });
+      await moved;
+      const removed = nextEvent('removed');
+      inTarget(['link', 'del', 'dev', name]);
+      await removed;
+      const afterRemoval = await tun.setMtu(1500).then(() => 'resolved', errorCode);
+      return {
+        home, to, afterMove, apiUp, apiAddrs, apiDown, fromFd, ipEvents, state, back,
+        homeLink: { mtu: homeLink.mtu, ifindex: homeLink.ifindex, tunIfindex: tun.ifindex }, afterRemoval,
+      };
+    } finally {
+      await tun.close();
+    }
   },
 
   /** close() while a read waits and a write is issued: typed rejection, device gone. */

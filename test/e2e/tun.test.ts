@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNetns, type Netns } from '../../src/lab/netns.js';
 import { e2eSkip } from './require-root.js';
@@ -82,6 +82,38 @@ test("device moved to another namespace: 'moved', the descriptor keeps working t
   try {
     const r = await scenario('moved', target);
     assert.deepEqual(r, { found: true, stillAttached: true, leftInTarget: false });
+  } finally {
+    await target.remove();
+  }
+});
+
+test("moved and followed (TUNGETDEVNETNS): link control and events work in the new namespace (also for a queue adopted there), back, and 'removed' there", { skip }, async () => {
+  const target = await createNetns('tunfol');
+  try {
+    const r = await scenario('follow', target);
+    const to = r['to'] as Record<string, unknown>;
+    assert.equal(to['followed'], true);
+    assert.equal(to['netns'], target.name);
+    assert.equal(to['netnsInode'], statSync(join('/run/netns', target.name)).ino);
+    const afterMove = r['afterMove'] as Record<string, unknown>;
+    assert.equal(afterMove['ifindex'], afterMove['ipIfindex'], 'ifindex re-resolved in the new namespace');
+    assert.equal(afterMove['isUp'], false, 'a move takes the link down');
+    assert.equal(afterMove['threadBack'], true, 'the JS thread is back in its own namespace after opening sockets in the target');
+    const apiUp = r['apiUp'] as { mtu: number; flags: string[] };
+    assert.equal(apiUp.mtu, 1400);
+    assert.ok(apiUp.flags.includes('UP'), `flags ${apiUp.flags.join(',')}`);
+    assert.ok((r['apiAddrs'] as string[]).includes('198.18.4.1/24'));
+    assert.ok(!(r['apiDown'] as { flags: string[] }).flags.includes('UP'));
+    assert.deepEqual(r['fromFd'], { ifindex: afterMove['ipIfindex'], mtu: 1450 }, 'Tun.fromFd on a queue of the moved device works in its namespace');
+    assert.deepEqual(r['ipEvents'], [['mtu', 1300], 'up', 'down']);
+    assert.deepEqual(r['state'], { mtu: 1300, isUp: false });
+    const back = r['back'] as Record<string, unknown>;
+    assert.equal(back['followed'], true);
+    assert.equal(back['netns'], r['home']);
+    const homeLink = r['homeLink'] as Record<string, number>;
+    assert.equal(homeLink['mtu'], 1280, 'setMtu after moving back reaches the home namespace');
+    assert.equal(homeLink['ifindex'], homeLink['tunIfindex']);
+    assert.equal(r['afterRemoval'], 'ERR_TUN_REMOVED');
   } finally {
     await target.remove();
   }
