@@ -75,7 +75,9 @@ export type UdpErrorCode =
 /** Codes for the WireGuard endpoint (`src/wg`). */
 export type WireGuardErrorCode =
   /** A configuration (API object or UAPI `set=1`) was rejected; `errno` is the UAPI reply's. */
-  | 'ERR_WG_CONFIG';
+  | 'ERR_WG_CONFIG'
+  /** A transport key could not be set up, or the native AEAD was demanded but cannot resolve OpenSSL. */
+  | 'ERR_WG_CRYPTO';
 
 /** Every code a {@link VectunError} may carry. */
 export type VectunErrorCode = PacketErrorCode | DeviceErrorCode | LabErrorCode | UdpErrorCode | WireGuardErrorCode;
