@@ -70,7 +70,21 @@ export type LabErrorCode =
 /** Codes for the batched UDP socket (`src/udp`). */
 export type UdpErrorCode =
   /** The socket was closed; pending reads and sends reject with this. */
-  | 'ERR_UDP_CLOSED';
+  | 'ERR_UDP_CLOSED'
+  /** An address or port is not valid, or its family cannot be used on this socket (an IPv6 destination on an IPv4 socket). */
+  | 'ERR_UDP_INVALID_ENDPOINT'
+  /** A datagram is longer than UDP can carry (65507 bytes over IPv4, 65527 over IPv6), or the kernel said EMSGSIZE (`errno` set). */
+  | 'ERR_UDP_MESSAGE_SIZE'
+  /** The destination answered ICMP port unreachable (ECONNREFUSED, reported on connected sockets). */
+  | 'ERR_UDP_CONNECTION_REFUSED'
+  /** No route to the destination host (EHOSTUNREACH). */
+  | 'ERR_UDP_HOST_UNREACHABLE'
+  /** No route to the destination network (ENETUNREACH). */
+  | 'ERR_UDP_NETWORK_UNREACHABLE'
+  /** Another system call failure; `errno` and `syscall` say which and why. */
+  | 'ERR_UDP_SYSCALL'
+  /** A segmentation-offload send failed with EIO (the route's device cannot checksum): GSO is now off for this socket (a `'warning'`). */
+  | 'ERR_UDP_GSO_FALLBACK';
 
 /** Codes for the WireGuard endpoint (`src/wg`). */
 export type WireGuardErrorCode =
