@@ -75,7 +75,11 @@ export type UdpErrorCode =
 /** Codes for the WireGuard endpoint (`src/wg`). */
 export type WireGuardErrorCode =
   /** A configuration (API object or UAPI `set=1`) was rejected; `errno` is the UAPI reply's. */
-  | 'ERR_WG_CONFIG';
+  | 'ERR_WG_CONFIG'
+  /** The UAPI socket could not be opened or used (folder, bind, a path that is not a socket, a client timeout); `errno`/`syscall` when a system call failed. */
+  | 'ERR_WG_UAPI'
+  /** Another process already answers on the interface's UAPI socket (`/var/run/wireguard/<ifname>.sock`). */
+  | 'ERR_WG_UAPI_IN_USE';
 
 /** Every code a {@link VectunError} may carry. */
 export type VectunErrorCode = PacketErrorCode | DeviceErrorCode | LabErrorCode | UdpErrorCode | WireGuardErrorCode;
