@@ -79,7 +79,25 @@ export type WireGuardErrorCode =
   /** The UAPI socket could not be opened or used (folder, bind, a path that is not a socket, a client timeout); `errno`/`syscall` when a system call failed. */
   | 'ERR_WG_UAPI'
   /** Another process already answers on the interface's UAPI socket (`/var/run/wireguard/<ifname>.sock`). */
-  | 'ERR_WG_UAPI_IN_USE';
+  | 'ERR_WG_UAPI_IN_USE'
+  /** A WireGuard message's length does not match its type (148, 92, 64 or >= 32 bytes). */
+  | 'ERR_WG_MESSAGE_LENGTH'
+  /** A WireGuard message's type is not 1..4, or its three reserved bytes are not zero. */
+  | 'ERR_WG_MESSAGE_TYPE'
+  /** A key has the wrong length or encoding, or a Diffie-Hellman result is all zeros (low-order point). */
+  | 'ERR_WG_KEY'
+  /** An AEAD field of a handshake message (static, timestamp, empty) does not authenticate. */
+  | 'ERR_WG_DECRYPT'
+  /** A handshake initiation carries a static key that belongs to no configured peer. */
+  | 'ERR_WG_UNKNOWN_PEER'
+  /** A handshake initiation's TAI64N timestamp is not newer than the peer's last accepted one. */
+  | 'ERR_WG_REPLAY'
+  /** A handshake initiation came sooner than 20 ms after the peer's last accepted one. */
+  | 'ERR_WG_FLOOD'
+  /** A handshake step was called in the wrong state (e.g. a response without an initiation sent). */
+  | 'ERR_WG_HANDSHAKE_STATE'
+  /** No free random 32-bit index was found for a handshake (the index table is full). */
+  | 'ERR_WG_INDEX_TABLE_FULL';
 
 /** Every code a {@link VectunError} may carry. */
 export type VectunErrorCode = PacketErrorCode | DeviceErrorCode | LabErrorCode | UdpErrorCode | WireGuardErrorCode;

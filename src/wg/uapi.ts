@@ -22,6 +22,7 @@
  * @module
  */
 import type { WgConfigUpdate, WgDeviceStatus, WgEndpoint, WgKey, WgPeerUpdate } from './config.js';
+import { clampPrivateKey, isZero, keyFromHex, keyToHex } from './crypto.js';
 
 /**
  * The errnos a UAPI reply carries (positive here; negated on the wire), as
@@ -73,7 +74,7 @@ export const UAPI_MAX_LINE_BYTES = 64 * 1024;
  */
 export function formatUapiGet(status: WgDeviceStatus): string {
   const lines: string[] = [];
-  if (status.privateKey !== null && !isZeroKey(status.privateKey)) lines.push(`private_key=${keyToHex(status.privateKey)}`);
+  if (status.privateKey !== null && !isZero(status.privateKey)) lines.push(`private_key=${keyToHex(status.privateKey)}`);
   if (status.listenPort !== 0) lines.push(`listen_port=${status.listenPort}`);
   if (status.fwmark !== 0) lines.push(`fwmark=${status.fwmark}`);
   for (const peer of status.peers) {
@@ -177,7 +178,7 @@ function applyDeviceLine(update: WgConfigUpdate, key: string, value: string): st
       const privateKey = parseHexKey(value);
       if (privateKey === null) return 'failed to set private_key: not 64 hex digits';
       // All zeros removes the key; any other is clamped, as wireguard-go stores it (RFC 7748 §5).
-      update.privateKey = isZeroKey(privateKey) ? null : clampPrivateKey(privateKey);
+      update.privateKey = isZero(privateKey) ? null : clampPrivateKey(privateKey);
       return null;
     }
     case 'listen_port': {
@@ -216,7 +217,7 @@ function applyPeerLine(peer: WgPeerUpdate, removed: boolean, key: string, value:
     case 'preshared_key': {
       const psk = parseHexKey(value);
       if (psk === null) return 'failed to set preshared key: not 64 hex digits';
-      if (!removed) peer.presharedKey = isZeroKey(psk) ? null : psk;
+      if (!removed) peer.presharedKey = isZero(psk) ? null : psk;
       return null;
     }
     case 'endpoint': {
@@ -260,33 +261,13 @@ function quote(value: string): string {
 // ---------------------------------------------------------------------------
 // values
 
-/** 32 bytes as 64 lowercase hex digits. */
-export function keyToHex(key: WgKey): string {
-  let hex = '';
-  for (const byte of key) hex += byte.toString(16).padStart(2, '0');
-  return hex;
-}
-
 /** Exactly 64 hex digits (either case, as Go's hex.DecodeString) as 32 bytes, else null. */
-export function parseHexKey(text: string): WgKey | null {
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) return null;
-  const key = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) key[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return key;
-}
-
-function isZeroKey(key: WgKey): boolean {
-  let bits = 0;
-  for (const byte of key) bits |= byte;
-  return bits === 0;
-}
-
-/** X25519 scalar clamping (RFC 7748 §5), on a copy. */
-function clampPrivateKey(key: WgKey): WgKey {
-  const clamped = Uint8Array.from(key);
-  clamped[0]! &= 248;
-  clamped[31] = (clamped[31]! & 127) | 64;
-  return clamped;
+function parseHexKey(text: string): WgKey | null {
+  try {
+    return keyFromHex(text);
+  } catch {
+    return null;
+  }
 }
 
 /** Go's `strconv.ParseUint(s, 10, bits)`: ASCII digits only (no sign, no spaces), within `max`. */

@@ -5,16 +5,9 @@
  * that adds it last, the device's own public key ignored as a peer, and a
  * listen port that is "in use" (EADDRINUSE) when listed in `busyPorts`.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { VectunError } from '../../src/errors.js';
+import { publicKeyOf } from '../../src/wg/crypto.js';
 import type { WgConfigUpdate, WgControl, WgDeviceStatus, WgKey, WgPeerStatus } from '../../src/wg/config.js';
-
-/** X25519 public key of a raw private key (node:crypto, via a PKCS#8 wrapper of the 32 bytes). */
-export function publicKeyOf(privateKey: WgKey): WgKey {
-  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), privateKey]);
-  const pub = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })).export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(pub.x!, 'base64url'));
-}
 
 const hex = (k: WgKey): string => Buffer.from(k).toString('hex');
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { VectunError } from '../../src/errors.js';
 import { UapiServer, uapiRequest } from '../../src/wg/uapi-server.js';
-import { UAPI_MAX_LINE_BYTES, keyToHex } from '../../src/wg/uapi.js';
+import { UAPI_MAX_LINE_BYTES } from '../../src/wg/uapi.js';
+import { keyToHex } from '../../src/wg/crypto.js';
 import { FakeWgControl } from './fake-control.js';
 
 const key = (byte: number): Uint8Array => new Uint8Array(32).fill(byte);

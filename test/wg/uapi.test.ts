@@ -8,11 +8,10 @@ import {
   formatEndpoint,
   formatUapiErrno,
   formatUapiGet,
-  keyToHex,
   parseAddrPort,
-  parseHexKey,
   parseUapiSet,
 } from '../../src/wg/uapi.js';
+import { keyToHex } from '../../src/wg/crypto.js';
 
 const key = (byte: number): Uint8Array => new Uint8Array(32).fill(byte);
 const hex = (byte: number): string => keyToHex(key(byte));
@@ -340,12 +339,4 @@ test('set=1 allowed_ip: Go netip.ParsePrefix rules, masked and canonical', () =>
     assert.equal(canonicalPrefix(text), null, text);
     assertError(`public_key=${hex(1)}\nallowed_ip=${text}`, UapiErrno.EINVAL, 2);
   }
-});
-
-test('key helpers: lowercase hex both ways, exactly 32 bytes', () => {
-  const k = Uint8Array.from({ length: 32 }, (_, i) => i * 8);
-  assert.equal(keyToHex(k), '0008101820283038404850586068707880889098a0a8b0b8c0c8d0d8e0e8f0f8');
-  assert.deepEqual(parseHexKey(keyToHex(k)), k);
-  assert.equal(parseHexKey('00'), null);
-  assert.equal(parseHexKey(`${keyToHex(k)}0`), null);
 });
