@@ -350,6 +350,13 @@ class UapiConnection {
         this.#queuedBytes -= this.#lineBytes.shift()!;
         await this.#handle(line);
       }
+      if (this.#state === 'get' && this.#lines.length === 0 && this.#partialBytes > 0 && !this.#done) {
+        // wireguard-go decides on the first byte after "get=1\n", without waiting for a newline.
+        const rest = Buffer.concat(this.#partial).subarray(1);
+        this.#partial = rest.length > 0 ? [rest] : [];
+        this.#partialBytes = rest.length;
+        await this.#handle(TRAILING_BYTE);
+      }
       if (this.#queuedBytes <= MAX_QUEUED_BYTES && !this.#done) this.#socket.resume();
       if (this.#ended && this.#lines.length === 0 && !this.#done) await this.#finish();
     } finally {
@@ -382,8 +389,8 @@ class UapiConnection {
         } else {
           // wireguard-go reads one byte after "get=1\n"; the rest of the line is the next operation.
           this.#write(formatUapiErrno(UapiErrno.EINVAL));
-          if (line !== OVERLONG) await this.#handle(line.slice(1));
-          else this.#close();
+          if (line === OVERLONG) this.#close();
+          else if (line !== TRAILING_BYTE) await this.#handle(line.slice(1));
         }
         return;
       case 'set':
@@ -441,6 +448,8 @@ class UapiConnection {
 
 /** Marks a line longer than {@link UAPI_MAX_LINE_BYTES} (its text is not kept). */
 const OVERLONG = '\u0000overlong';
+/** Stands for a byte after `get=1\n` that is not '\n', seen before its line is complete (it has been taken off the partial line). */
+const TRAILING_BYTE = '\u0000trailing';
 
 /** A reply to one transaction, as {@link uapiRequest} returns it. */
 export interface UapiReply {

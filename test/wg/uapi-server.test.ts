@@ -143,6 +143,8 @@ test('get=1 followed by anything but a blank line is EINVAL; the rest of that li
     // 'x' is the trailing byte; "get=1" after it is the next operation.
     assert.equal(await rawExchange(server.path, 'get=1\nxget=1\n\n'), 'errno=-22\n\nerrno=0\n\n');
     assert.equal(await rawExchange(server.path, 'get=1\nx\n'), 'errno=-22\n\n');
+    // The first byte decides, without waiting for its line to end (the connection stays open here).
+    assert.deepEqual(await uapiRequest(server.path, 'get=1\nx'), { body: '', errno: 22 });
   });
 });
 
