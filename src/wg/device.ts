@@ -161,8 +161,14 @@ function sourceBytes(e: UdpEndpoint): Uint8Array {
   return e.family === 4 ? endpointBytes(sa.subarray(4, 8), e.port) : endpointBytes(sa.subarray(8, 24), e.port);
 }
 
+/** Socket buffers as wireguard-go sets them (conn.socketBufferSize): a burst of GSO batches fits without drops. */
+export const WG_SOCKET_BUFFER = 7 << 20;
+
 const defaultSocketFactory: WgSocketFactory = async (port, fwmark) =>
-  UdpSocket.open({ family: 'dual', port, ...(fwmark !== 0 ? { fwmark } : {}) });
+  UdpSocket.open({
+    family: 'dual', port, receiveBufferSize: WG_SOCKET_BUFFER, sendBufferSize: WG_SOCKET_BUFFER,
+    ...(fwmark !== 0 ? { fwmark } : {}),
+  });
 
 /**
  * A userspace WireGuard device. Create with {@link WgDevice.create}; it
