@@ -70,7 +70,21 @@ export type LabErrorCode =
 /** Codes for the batched UDP socket (`src/udp`). */
 export type UdpErrorCode =
   /** The socket was closed; pending reads and sends reject with this. */
-  | 'ERR_UDP_CLOSED';
+  | 'ERR_UDP_CLOSED'
+  /** An address or port is not valid, or its family cannot be used on this socket (an IPv6 destination on an IPv4 socket). */
+  | 'ERR_UDP_INVALID_ENDPOINT'
+  /** A datagram is longer than UDP can carry (65507 bytes over IPv4, 65527 over IPv6), or the kernel said EMSGSIZE (`errno` set). */
+  | 'ERR_UDP_MESSAGE_SIZE'
+  /** The destination answered ICMP port unreachable (ECONNREFUSED, reported on connected sockets). */
+  | 'ERR_UDP_CONNECTION_REFUSED'
+  /** No route to the destination host (EHOSTUNREACH). */
+  | 'ERR_UDP_HOST_UNREACHABLE'
+  /** No route to the destination network (ENETUNREACH). */
+  | 'ERR_UDP_NETWORK_UNREACHABLE'
+  /** Another system call failure; `errno` and `syscall` say which and why. */
+  | 'ERR_UDP_SYSCALL'
+  /** A segmentation-offload send failed with EIO (the route's device cannot checksum): GSO is now off for this socket (a `'warning'`). */
+  | 'ERR_UDP_GSO_FALLBACK';
 
 /** Codes for the WireGuard endpoint (`src/wg`). */
 export type WireGuardErrorCode =
@@ -80,6 +94,8 @@ export type WireGuardErrorCode =
   | 'ERR_WG_UAPI'
   /** Another process already answers on the interface's UAPI socket (`/var/run/wireguard/<ifname>.sock`). */
   | 'ERR_WG_UAPI_IN_USE'
+  /** A transport key could not be set up, or the native AEAD was demanded but cannot resolve OpenSSL. */
+  | 'ERR_WG_CRYPTO'
   /** A WireGuard message's length does not match its type (148, 92, 64 or >= 32 bytes). */
   | 'ERR_WG_MESSAGE_LENGTH'
   /** A WireGuard message's type is not 1..4, or its three reserved bytes are not zero. */

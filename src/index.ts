@@ -18,3 +18,4 @@ export * from './core/gso.js';
 export * from './core/gro.js';
 export * from './device/tun.js';
 export * from './device/bridge.js';
+export * from './udp/index.js';
