@@ -11,7 +11,6 @@
  * are logged by errno and key name, device warnings by their message.
  * @module
  */
-import type { EventEmitter } from 'node:events';
 import { VectunError } from '../errors.js';
 import type { WgControl } from '../wg/config.js';
 import { keyToBase64 } from '../wg/crypto.js';
@@ -146,31 +145,21 @@ function printStats(io: CliIO, o: WgOptions, reason: string, stats: object): voi
   io.stdout.write(`${o.ifname} statistics (${reason}):\n${lines.join('\n')}\n`);
 }
 
-/** The parts of wg-data's `WgDevice` this command uses. */
-interface WgDeviceLike extends WgControl, Pick<EventEmitter, 'on' | 'once'> {
-  readonly tunnel: { readonly name?: string; setMtu?(mtu: number): Promise<void> };
-  readonly stats: object;
-  close(): Promise<void>;
-}
-
-interface WgDeviceModule {
-  WgDevice: { create(options: { name: string; tun: { offload: boolean }; signal: AbortSignal }): Promise<WgDeviceLike> };
-}
-
 /** Opens a vectun `WgDevice` on a new `Tun` named `name`, sets its MTU, and adapts it. */
 async function openWgDevice(options: { name: string; mtu: number; offload: boolean; signal: AbortSignal }): Promise<WgCommandDevice> {
   // Loaded on first use, so `vectun --help` works without the native addon.
-  const modulePath = '../wg/device.js';
-  const { WgDevice } = (await import(modulePath)) as WgDeviceModule;
+  const { WgDevice } = await import('../wg/device.js');
+  const { Tun } = await import('../device/tun.js');
   const device = await WgDevice.create({ name: options.name, tun: { offload: options.offload }, signal: options.signal });
+  const tun = device.tunnel instanceof Tun ? device.tunnel : undefined;
   try {
-    await device.tunnel.setMtu?.(options.mtu);
+    await tun?.setMtu(options.mtu);
   } catch (err) {
     await device.close().catch(() => undefined);
     throw err;
   }
   return {
-    name: device.tunnel.name ?? options.name,
+    name: tun?.name ?? options.name,
     control: device,
     onEnd: (listener) => {
       device.once('removed', () => listener(`device ${options.name} was deleted`));

@@ -369,6 +369,8 @@ export interface WgTopology {
   a: WgSide;
   b: WgSide;
   underlay: Topology;
+  /** Address family of the endpoints. */
+  family: 4 | 6;
   remove(): Promise<void>;
 }
 
@@ -437,7 +439,7 @@ export async function createWgTopology(options: WgTopologyOptions): Promise<WgTo
       await self.ns.addAddress(self.ifname, `${self.v6}/64`);
       await self.ns.setUp(self.ifname);
     }
-    return { a, b, underlay, remove };
+    return { a, b, underlay, family, remove };
   } catch (err) {
     await remove().catch(() => undefined);
     throw err;
