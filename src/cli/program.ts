@@ -176,12 +176,14 @@ export function buildProgram(io: CliIO, commands: CliCommands, done: (code: numb
     .option('-f, --foreground', 'accepted for wireguard-go compatibility: vectun wg always stays in the foreground')
     .addOption(new Option('--mtu <n>', 'MTU of the TUN device').default(1420).argParser(intInRange('--mtu', 1280, 65535)))
     .option('--no-offload', 'open the TUN device without virtio-net offloads')
+    .option('--json', 'print the final statistics as JSON on stdout')
     .addOption(
       new Option('--log-level <level>', 'silent, error or verbose (default: env LOG_LEVEL, else error)').choices(['silent', 'error', 'verbose', 'debug']),
     )
     .addHelpText('after', `\nExample:\n  vectun wg wg0 &\n  wg setconf wg0 wg0.conf && ip addr add 198.18.10.1/24 dev wg0 && ip link set wg0 up\n\n${EXIT_CODES_HELP}`)
-    .action(async (ifname: string, o: { mtu: number; offload: boolean; logLevel?: string }) => {
-      done(await commands.wg({ ifname, mtu: o.mtu, offload: o.offload, logLevel: wgLogLevel(o.logLevel ?? process.env['LOG_LEVEL']) }, io));
+    .action(async (ifname: string, o: { mtu: number; offload: boolean; logLevel?: string; json?: boolean }) => {
+      const logLevel = wgLogLevel(o.logLevel ?? process.env['LOG_LEVEL']);
+      done(await commands.wg({ ifname, mtu: o.mtu, offload: o.offload, logLevel, json: o.json === true }, io));
     });
 
   return program;

@@ -11,7 +11,6 @@
  * are logged by errno and key name, device warnings by their message.
  * @module
  */
-import type { EventEmitter } from 'node:events';
 import { VectunError } from '../errors.js';
 import type { WgControl } from '../wg/config.js';
 import { keyToBase64 } from '../wg/crypto.js';
@@ -32,6 +31,8 @@ export interface WgOptions {
   /** false with `--no-offload`: open the TUN without virtio-net offloads. */
   offload: boolean;
   logLevel: WgLogLevel;
+  /** `--json`: the final statistics as one JSON object on stdout (else as text). */
+  json: boolean;
 }
 
 /** What `vectun wg` needs from a device: the UAPI control and its life cycle. */
@@ -46,6 +47,8 @@ export interface WgCommandDevice {
   onWarning(listener: (message: string) => void): void;
   /** A completed handshake with a peer (public key). */
   onHandshake(listener: (publicKey: Uint8Array) => void): void;
+  /** The device's counters (plain data: numbers, booleans, nested objects), printed when the command ends. */
+  stats(): object;
   close(): Promise<void>;
 }
 
@@ -113,6 +116,7 @@ export async function runWg(o: WgOptions, io: CliIO, deps: WgCommandDeps = defau
       uapi!.once('removed', () => resolve(`UAPI socket ${uapi!.path} was removed`));
     });
     log('verbose', `Shutting down: ${reason}`);
+    printStats(io, o, reason, device.stats());
     return ExitCode.OK;
   } finally {
     await uapi?.close().catch(() => undefined);
@@ -120,30 +124,42 @@ export async function runWg(o: WgOptions, io: CliIO, deps: WgCommandDeps = defau
   }
 }
 
-/** The parts of wg-data's `WgDevice` this command uses. */
-interface WgDeviceLike extends WgControl, Pick<EventEmitter, 'on' | 'once'> {
-  readonly tunnel: { readonly name?: string; setMtu?(mtu: number): Promise<void> };
-  close(): Promise<void>;
-}
-
-interface WgDeviceModule {
-  WgDevice: { create(options: { name: string; tun: { offload: boolean }; signal: AbortSignal }): Promise<WgDeviceLike> };
+/**
+ * The final statistics on stdout, as `vectun bridge` does: `--json` one
+ * object `{ interface, reason, stats }`, else one `path value` line per counter.
+ */
+function printStats(io: CliIO, o: WgOptions, reason: string, stats: object): void {
+  if (o.json) {
+    io.stdout.write(`${JSON.stringify({ interface: o.ifname, reason, stats })}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  const walk = (value: unknown, path: string): void => {
+    if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, path === '' ? k : `${path}.${k}`);
+    } else if (typeof value === 'number' || typeof value === 'boolean') {
+      lines.push(`  ${path} ${String(value)}`);
+    }
+  };
+  walk(stats, '');
+  io.stdout.write(`${o.ifname} statistics (${reason}):\n${lines.join('\n')}\n`);
 }
 
 /** Opens a vectun `WgDevice` on a new `Tun` named `name`, sets its MTU, and adapts it. */
 async function openWgDevice(options: { name: string; mtu: number; offload: boolean; signal: AbortSignal }): Promise<WgCommandDevice> {
   // Loaded on first use, so `vectun --help` works without the native addon.
-  const modulePath = '../wg/device.js';
-  const { WgDevice } = (await import(modulePath)) as WgDeviceModule;
+  const { WgDevice } = await import('../wg/device.js');
+  const { Tun } = await import('../device/tun.js');
   const device = await WgDevice.create({ name: options.name, tun: { offload: options.offload }, signal: options.signal });
+  const tun = device.tunnel instanceof Tun ? device.tunnel : undefined;
   try {
-    await device.tunnel.setMtu?.(options.mtu);
+    await tun?.setMtu(options.mtu);
   } catch (err) {
     await device.close().catch(() => undefined);
     throw err;
   }
   return {
-    name: device.tunnel.name ?? options.name,
+    name: tun?.name ?? options.name,
     control: device,
     onEnd: (listener) => {
       device.once('removed', () => listener(`device ${options.name} was deleted`));
@@ -151,6 +167,7 @@ async function openWgDevice(options: { name: string; mtu: number; offload: boole
     },
     onWarning: (listener) => device.on('warning', (err: unknown) => listener(describeError(err))),
     onHandshake: (listener) => device.on('handshake', (key: Uint8Array) => listener(key)),
+    stats: () => device.stats,
     close: () => device.close(),
   };
 }

@@ -22,10 +22,12 @@ import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { VectunError } from '../errors.js';
 import { generatePrivateKey, keyToBase64, publicKeyOf } from '../wg/crypto.js';
 import { UAPI_SOCKET_DIRECTORY, uapiRequest } from '../wg/uapi-server.js';
-import type { Netns } from './netns.js';
+import { assertLabAddress, type Netns } from './netns.js';
+import type { RelayCommand, RelayConfig, RelayMessage } from './udp-relay.js';
 import { createVethTopology, type Topology } from './topology.js';
 
 /** The two WireGuard implementations the lab runs. */
@@ -367,6 +369,8 @@ export interface WgTopology {
   a: WgSide;
   b: WgSide;
   underlay: Topology;
+  /** Address family of the endpoints. */
+  family: 4 | 6;
   remove(): Promise<void>;
 }
 
@@ -435,9 +439,70 @@ export async function createWgTopology(options: WgTopologyOptions): Promise<WgTo
       await self.ns.addAddress(self.ifname, `${self.v6}/64`);
       await self.ns.setUp(self.ifname);
     }
-    return { a, b, underlay, remove };
+    return { a, b, underlay, family, remove };
   } catch (err) {
     await remove().catch(() => undefined);
     throw err;
   }
+}
+
+/** A running {@link RelayConfig} relay (see `udp-relay.ts`). */
+export interface UdpRelay {
+  /** Sends a command and resolves with its answer (`done` or `stats`). */
+  command(command: RelayCommand, timeoutMs?: number): Promise<RelayMessage>;
+  stop(): Promise<void>;
+}
+
+const RELAY = join(__dirname, 'udp-relay.js');
+
+/**
+ * Starts a UDP relay between peers `x` and `y` inside `ns`, listening on
+ * `listen` (lab addresses only), for at most `timeoutMs`.
+ */
+export async function startUdpRelay(ns: Netns, config: RelayConfig): Promise<UdpRelay> {
+  for (const e of [config.listen, config.x, config.y]) assertLabAddress(e.address);
+  const child = ns.spawn(process.execPath, [RELAY, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const waiting: ((m: RelayMessage) => void)[] = [];
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString();
+  });
+  const lines = createInterface({ input: child.stdout! });
+  lines.on('line', (line) => {
+    try {
+      const m = JSON.parse(line) as RelayMessage;
+      waiting.shift()?.(m);
+    } catch {
+      // not ours
+    }
+  });
+  const next = (timeoutMs: number, what: string): Promise<RelayMessage> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new VectunError('ERR_LAB_TIMEOUT', `udp relay: no answer to ${what} within ${timeoutMs} ms: ${stderr.trim()}`)), timeoutMs);
+      waiting.push((m) => {
+        clearTimeout(timer);
+        if (m.type === 'error') reject(new VectunError('ERR_LAB_TRAFFIC', `udp relay: ${m.message}`));
+        else resolve(m);
+      });
+    });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await gone;
+  };
+  try {
+    await next(10_000, 'start');
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    command: (command, timeoutMs = 10_000) => {
+      const answer = next(timeoutMs, command.cmd);
+      child.stdin!.write(`${JSON.stringify(command)}\n`);
+      return answer;
+    },
+    stop,
+  };
 }

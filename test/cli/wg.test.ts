@@ -30,9 +30,9 @@ function recorder(): { calls: WgOptions[]; commands: CliCommands } {
 test('vectun wg: defaults like wireguard-go (MTU 1420, offload on, log level error)', async () => {
   const { calls, commands } = recorder();
   assert.equal(await runCli(['wg', 'wg0'], capture().io, commands), 0);
-  assert.deepEqual(calls[0], { ifname: 'wg0', mtu: 1420, offload: true, logLevel: 'error' });
-  assert.equal(await runCli(['wg', '-f', '--mtu', '1380', '--no-offload', '--log-level', 'verbose', 'vt1'], capture().io, commands), 0);
-  assert.deepEqual(calls[1], { ifname: 'vt1', mtu: 1380, offload: false, logLevel: 'verbose' });
+  assert.deepEqual(calls[0], { ifname: 'wg0', mtu: 1420, offload: true, logLevel: 'error', json: false });
+  assert.equal(await runCli(['wg', '-f', '--mtu', '1380', '--no-offload', '--log-level', 'verbose', '--json', 'vt1'], capture().io, commands), 0);
+  assert.deepEqual(calls[1], { ifname: 'vt1', mtu: 1380, offload: false, logLevel: 'verbose', json: true });
 });
 
 test('vectun wg: LOG_LEVEL values as wireguard-go reads them', () => {
@@ -75,6 +75,7 @@ function fakeDevice(name = 'vtcli0'): { device: WgCommandDevice; control: FakeWg
       onEnd: (l) => (endListener = l),
       onWarning: (l) => (warnListener = l),
       onHandshake: () => undefined,
+      stats: () => ({ receive: { drops: { malformed: 3 } }, underLoad: false }),
       close: async () => void (closed = true),
     },
     end: (why) => endListener(why),
@@ -92,7 +93,7 @@ async function withDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-const options: WgOptions = { ifname: 'vtcli0', mtu: 1420, offload: true, logLevel: 'verbose' };
+const options: WgOptions = { ifname: 'vtcli0', mtu: 1420, offload: true, logLevel: 'verbose', json: false };
 
 async function waitForSocket(path: string): Promise<void> {
   for (let i = 0; i < 100 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 20));
@@ -125,7 +126,7 @@ test('runWg: serves the UAPI socket until SIGINT, then exits 0 and removes the s
     assert.match(c.err(), /Shutting down: stopped by SIGINT/);
     assert.ok(!c.err().includes(keyToHex(privateKey).slice(0, 16)), 'no private key (hex) in the log');
     assert.ok(!c.err().includes(keyToBase64(privateKey).slice(0, 16)), 'no private key (base64) in the log');
-    assert.equal(c.out(), '', 'nothing on stdout');
+    assert.equal(c.out(), 'vtcli0 statistics (stopped by SIGINT):\n  receive.drops.malformed 3\n  underLoad false\n', 'the statistics on stdout, nothing else');
   });
 });
 
@@ -196,12 +197,13 @@ test('runWg: log level silent prints nothing, even for failures', async () => {
     const fake = fakeDevice();
     const stop = new AbortController();
     const c = capture(stop.signal);
-    const running = runWg({ ...options, logLevel: 'silent' }, c.io, { openDevice: async () => fake.device, missingPrerequisites: () => undefined, uapiDirectory: dir });
+    const running = runWg({ ...options, logLevel: 'silent', json: true }, c.io, { openDevice: async () => fake.device, missingPrerequisites: () => undefined, uapiDirectory: dir });
     const path = join(dir, 'vtcli0.sock');
     await waitForSocket(path);
     await uapiRequest(path, 'set=1\nbogus=1\n\n');
     stop.abort('SIGTERM');
     assert.equal(await running, ExitCode.OK);
     assert.equal(c.err(), '');
+    assert.deepEqual(JSON.parse(c.out()), { interface: 'vtcli0', reason: 'stopped by SIGTERM', stats: { receive: { drops: { malformed: 3 } }, underLoad: false } });
   });
 });

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Netns } from '../../src/lab/netns.js';
 import { tcpTransfer, udpTransfer } from '../../src/lab/traffic.js';
-import { wgDump, type WgSide, type WgTopology } from '../../src/lab/wg.js';
+import { wgDump, wgEndpointOf, type WgSide, type WgTopology } from '../../src/lab/wg.js';
 
 export const WG_TCP_BYTES = 8 << 20;
 export const WG_UDP_COUNT = 2_000;
@@ -91,7 +91,7 @@ export function interopTests(label: string, getTopology: () => WgTopology, initi
     assert.ok(p1.latestHandshake > 0, 'initiator has a handshake');
     assert.ok(p2.latestHandshake > 0, 'responder has a handshake');
     assert.ok(p1.txBytes > 1 << 20 && p2.rxBytes > 1 << 20, 'transfer counted both ends');
-    assert.equal(p2.endpoint, `${first.underlayV4}:${first.listenPort}`, 'the responder learned the initiator\'s endpoint (§2 roaming)');
+    assert.equal(p2.endpoint, wgEndpointOf(first, getTopology().family), 'the responder learned the initiator\'s endpoint (§2 roaming)');
   });
 
   for (const family of [4, 6] as const) {
