@@ -20,6 +20,7 @@ import type { AllowedIps } from './allowed-ips.js';
 import { TRANSPORT_OVERHEAD, paddedLength, type TransportCipher } from './aead.js';
 import type { Peer, PeerKeypair } from './peer.js';
 import type { UdpEndpoint } from '../udp/address.js';
+import type { WgIoResult } from './device.js';
 
 /** What the send path drops, by reason (cumulative; documented in docs/wg-crypto.md). */
 export interface SendDrops {
@@ -40,7 +41,7 @@ export interface SendDrops {
 /** The UDP side the send path needs (a `UdpSocket` fits). */
 export interface SendSocket {
   /** Sends messages to one destination; resolves with per-datagram failures. */
-  send(datagrams: readonly Uint8Array[], destination: UdpEndpoint): Promise<{ failures: readonly unknown[] }>;
+  send(datagrams: readonly Uint8Array[], destination: UdpEndpoint): Promise<WgIoResult>;
 }
 
 /** What the send path needs from its device. */
