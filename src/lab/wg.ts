@@ -121,6 +121,8 @@ export interface WgInstance {
   child: ChildProcess;
   /** What the process wrote to stderr so far (bounded). */
   stderr(): string;
+  /** What the process wrote to stdout so far (bounded; `vectun wg` prints its statistics there on exit). */
+  stdout(): string;
   /** Resolves with the exit code or signal once the process has exited. */
   exited: Promise<number | NodeJS.Signals>;
   /** SIGTERM, SIGKILL after 5 s; removes the socket if left behind. Idempotent. */
@@ -155,11 +157,13 @@ export async function startWg(implementation: WgImplementation, ns: Netns, ifnam
   }
   trackSocket(socketPath);
   let stderr = '';
-  const collect = (d: Buffer): void => {
+  let stdout = '';
+  child.stderr?.on('data', (d: Buffer) => {
     if (stderr.length < 16_384) stderr += d.toString();
-  };
-  child.stderr?.on('data', collect);
-  child.stdout?.on('data', collect);
+  });
+  child.stdout?.on('data', (d: Buffer) => {
+    if (stdout.length < 65_536) stdout += d.toString();
+  });
   const exited = new Promise<number | NodeJS.Signals>((resolve) => {
     child.once('exit', (code, signal) => resolve(signal ?? code ?? -1));
     child.once('error', () => resolve(-1));
@@ -173,6 +177,7 @@ export async function startWg(implementation: WgImplementation, ns: Netns, ifnam
     socketPath,
     child,
     stderr: () => stderr,
+    stdout: () => stdout,
     exited,
     stop: () =>
       (stopping ??= (async () => {

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Netns } from '../../src/lab/netns.js';
+import { VectunError } from '../../src/errors.js';
 import { tcpTransfer, udpTransfer } from '../../src/lab/traffic.js';
 import { wgDump, wgEndpointOf, type WgSide, type WgTopology } from '../../src/lab/wg.js';
 
@@ -60,13 +60,17 @@ export async function eventually<T>(what: string, timeoutMs: number, check: () =
   }
 }
 
-/** Pings `address` from `ns` once with a 1 s deadline; true if answered. */
-export async function pingOnce(ns: Netns, address: string): Promise<boolean> {
+/**
+ * Sends `count` small UDP datagrams through the tunnel (bounded: 3 s) and
+ * returns how many arrived intact; 0 when none did (the transfer times out).
+ */
+export async function udpProbe(from: WgSide, to: WgSide, family: 4 | 6 = 4, count = 5): Promise<number> {
   try {
-    await ns.exec('ping', ['-c', '1', '-W', '1', address], 5_000);
-    return true;
-  } catch {
-    return false;
+    const r = await udpTransfer({ from: from.ns, to: to.ns, address: family === 4 ? to.v4 : to.v6, count, size: 64, window: count, timeoutMs: 3_000 });
+    return r.received.received - r.received.corrupt;
+  } catch (err) {
+    if (err instanceof VectunError && (err.code === 'ERR_LAB_TIMEOUT' || /did not finish within/.test(err.message))) return 0;
+    throw err;
   }
 }
 
