@@ -195,6 +195,8 @@ export class ReceivePath {
     let n = 0;
     let prevKeypair: PeerKeypair | null = null;
     let prevSource: UdpEndpoint | null = null;
+    let dataPeer: Peer | null = null;
+    let dataRun = 0;
     for (let j = 0; j < m; j++) {
       const len = lengths[j]!;
       const kp = this.#keypairs[j]!;
@@ -268,7 +270,13 @@ export class ReceivePath {
         continue;
       }
       peer.counters.rxPackets++;
-      peer.timersDataReceived();
+      // timersDataReceived per packet as wireguard-go, but only the first two
+      // of a peer's run matter (the second sets needAnotherKeepalive).
+      if (peer !== dataPeer) {
+        dataPeer = peer;
+        dataRun = 0;
+      }
+      if (dataRun++ < 2) peer.timersDataReceived();
       out[n++] = this.#view(j, off, total);
     }
     out.length = n;
