@@ -699,12 +699,8 @@ export class WgDevice extends EventEmitter implements WgControl {
     const index = this.indices.allocateForHandshake(peer, peer.handshake);
     const response = peer.handshake.createResponse(index);
     peer.cookies.addMacs(response);
-    const keypair = new PeerKeypair(peer.handshake.deriveKeypair(), this.cipher, peer);
-    this.indices.swapForKeypair(index, keypair);
-    peer.handshakeIndex = 0;
     // Responder: the keypair is `next` until the initiator's first message confirms it (§5.4.5).
-    peer.keypairs.install(keypair);
-    peer.timersSessionDerived();
+    this.#beginSession(peer, index);
     peer.timersAnyAuthenticatedPacketTraversal();
     peer.timersAnyAuthenticatedPacketSent();
     this.#handshakeCounters.responsesSent++;
@@ -721,11 +717,7 @@ export class WgDevice extends EventEmitter implements WgControl {
     const peer = entry.peer;
     peer.handshake.consumeResponse(msg);
     peer.endpoint = source;
-    const keypair = new PeerKeypair(peer.handshake.deriveKeypair(), this.cipher, peer);
-    this.indices.swapForKeypair(index, keypair);
-    peer.handshakeIndex = 0;
-    peer.keypairs.install(keypair);
-    peer.timersSessionDerived();
+    this.#beginSession(peer, index);
     peer.timersHandshakeComplete();
     peer.timersAnyAuthenticatedPacketReceived();
     peer.timersAnyAuthenticatedPacketTraversal();
@@ -733,6 +725,15 @@ export class WgDevice extends EventEmitter implements WgControl {
     this.emit('handshake', peer.publicKey);
     // wireguard-go: the staged packets go now, or a keepalive confirms the keypair to the responder.
     this.#send.sendKeepalive(peer);
+  }
+
+  /** Derives the handshake's keypair, points its index at it and installs it (wireguard-go BeginSymmetricSession). */
+  #beginSession(peer: Peer, index: number): void {
+    const keypair = new PeerKeypair(peer.handshake.deriveKeypair(), this.cipher, peer);
+    this.indices.swapForKeypair(index, keypair);
+    peer.handshakeIndex = 0;
+    peer.keypairs.install(keypair);
+    peer.timersSessionDerived();
   }
 
   /** wireguard-go SendHandshakeInitiation: at most one per REKEY_TIMEOUT. */
