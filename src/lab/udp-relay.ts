@@ -33,6 +33,8 @@ export interface RelayCommand {
   cmd: 'replay' | 'tamper' | 'truncate' | 'garbage' | 'stats';
   count?: number;
   seed?: number;
+  /** Send from a second socket (the relay's port + 1) instead of the endpoint Y knows: a spoofed new source. */
+  fromOther?: boolean;
 }
 
 /** What the relay prints. */
@@ -78,9 +80,15 @@ function main(): void {
     process.exit(1);
   });
 
-  const sendAll = async (datagrams: Buffer[]): Promise<number> => {
-    for (const d of datagrams) {
-      await new Promise<void>((resolve, reject) => socket.send(d, c.y.port, c.y.address, (err) => (err ? reject(err) : resolve())));
+  const other = dgram.createSocket({ type: family });
+  other.bind(c.listen.port + 1, c.listen.address);
+  other.on('error', () => undefined);
+  // Paced (8 datagrams, then 2 ms), so the receiver's socket buffer never overflows: a datagram the
+  // kernel dropped would never reach the device's counters, and the tests count every one.
+  const sendAll = async (datagrams: Buffer[], via: dgram.Socket): Promise<number> => {
+    for (let i = 0; i < datagrams.length; i++) {
+      await new Promise<void>((resolve, reject) => via.send(datagrams[i]!, c.y.port, c.y.address, (err) => (err ? reject(err) : resolve())));
+      if (i % 8 === 7) await new Promise((r) => setTimeout(r, 2));
     }
     return datagrams.length;
   };
@@ -146,7 +154,7 @@ function main(): void {
       default:
         return;
     }
-    sendAll(datagrams).then(
+    sendAll(datagrams, command.fromOther === true ? other : socket).then(
       (sent) => emit({ type: 'done', cmd: command.cmd, sent }),
       (err: Error) => emit({ type: 'error', message: err.message }),
     );

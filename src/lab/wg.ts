@@ -28,6 +28,7 @@ import { generatePrivateKey, keyToBase64, publicKeyOf } from '../wg/crypto.js';
 import { UAPI_SOCKET_DIRECTORY, uapiRequest } from '../wg/uapi-server.js';
 import { assertLabAddress, type Netns } from './netns.js';
 import type { RelayCommand, RelayConfig, RelayMessage } from './udp-relay.js';
+import type { TickerConfig, TickerResult } from './udp-ticker.js';
 import { createVethTopology, type Topology } from './topology.js';
 
 /** The two WireGuard implementations the lab runs. */
@@ -510,4 +511,64 @@ export async function startUdpRelay(ns: Netns, config: RelayConfig): Promise<Udp
     },
     stop,
   };
+}
+
+const TICKER = join(__dirname, 'udp-ticker.js');
+
+/** A running {@link startUdpTicker} pair. */
+export interface UdpTicker {
+  /** Stops the client (its echoes get `graceMs`), then the server; resolves with the client's counts. */
+  stop(): Promise<TickerResult>;
+}
+
+/**
+ * Starts an echo server at `address` in `serverNs` and a client in `clientNs`
+ * sending one datagram every `intervalMs` (at most `count`), for steady,
+ * light traffic across a long observation. Everything is killed on failure.
+ */
+export async function startUdpTicker(clientNs: Netns, serverNs: Netns, address: string, o: { intervalMs: number; count: number }): Promise<UdpTicker> {
+  assertLabAddress(address);
+  const timeoutMs = o.intervalMs * o.count + 30_000;
+  const lineOf = (child: ChildProcess, type: string, waitMs: number): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout! });
+      const timer = setTimeout(() => reject(new VectunError('ERR_LAB_TIMEOUT', `udp ticker: no ${type} within ${waitMs} ms`)), waitMs);
+      lines.on('line', (line) => {
+        try {
+          const m = JSON.parse(line) as Record<string, unknown>;
+          if (m['type'] === type) {
+            clearTimeout(timer);
+            resolve(m);
+          }
+        } catch {
+          // not ours
+        }
+      });
+      child.once('exit', () => reject(new VectunError('ERR_LAB_TRAFFIC', `udp ticker exited before its ${type}`)));
+    });
+  const server = serverNs.spawn(process.execPath, [TICKER, JSON.stringify({ mode: 'server', host: address, port: 0, timeoutMs } satisfies TickerConfig)]);
+  try {
+    const ready = await lineOf(server, 'ready', 10_000);
+    const client = clientNs.spawn(
+      process.execPath,
+      [TICKER, JSON.stringify({ mode: 'client', host: address, port: Number(ready['port']), intervalMs: o.intervalMs, count: o.count, graceMs: 2_000, timeoutMs } satisfies TickerConfig)],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const result = lineOf(client, 'result', timeoutMs);
+    result.catch(() => undefined);
+    return {
+      stop: async () => {
+        client.stdin?.end();
+        try {
+          return (await result)['result'] as TickerResult;
+        } finally {
+          client.kill('SIGKILL');
+          server.kill('SIGKILL');
+        }
+      },
+    };
+  } catch (err) {
+    server.kill('SIGKILL');
+    throw err;
+  }
 }
