@@ -350,7 +350,7 @@ export class WgDevice extends EventEmitter implements WgControl {
 
   /** The bound UDP port. */
   get listenPort(): number {
-    return this.#socket?.localAddress.port ?? this.#listenPort;
+    return this.#listenPort;
   }
 
   /** Our public key, or null without a private key. */
@@ -562,7 +562,8 @@ export class WgDevice extends EventEmitter implements WgControl {
       return;
     }
     this.#socket = fresh;
-    this.#listenPort = port;
+    // The port actually bound, as wireguard-go keeps it: a later fwmark change re-binds the same port.
+    this.#listenPort = fresh.localAddress.port;
     this.#fwmark = fwmark;
     if (old !== null && !samePort) await old.close();
     for (const w of this.#socketWaiters.splice(0)) w();

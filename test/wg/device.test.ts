@@ -354,6 +354,14 @@ test('WgControl: a listen port in use fails with ERR_WG_CONFIG errno EADDRINUSE 
     assert.equal(p.a.status().fwmark, 7);
     assert.equal(p.sockets.a.at(-1)!.fwmark, 7);
     assert.equal(p.a.listenPort, 51820);
+    // A kernel-chosen port is kept across a fwmark change (wireguard-go stores the bound port).
+    await p.a.update({ listenPort: 0 });
+    const chosen = p.a.listenPort;
+    assert.notEqual(chosen, 0);
+    await p.a.update({ fwmark: 0 });
+    assert.equal(p.a.listenPort, chosen);
+    assert.equal(p.a.status().fwmark, 0);
+    await p.a.update({ listenPort: 51820 });
     await connect(p);
   } finally {
     await p.close();
