@@ -9,8 +9,9 @@
  */
 #include "addon.h"
 
-/* One table per file: tun.c, netlink.c, poll.c, udp.c. */
-static const vt_function *const tables[] = {vt_tun_functions, vt_netlink_functions, vt_poll_functions, vt_udp_functions};
+/* One table per file: tun.c, netlink.c, poll.c, udp.c, aead.c. */
+static const vt_function *const tables[] = {vt_tun_functions, vt_netlink_functions, vt_poll_functions, vt_udp_functions,
+                                            vt_aead_functions};
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {

@@ -24,6 +24,7 @@ extern const vt_function vt_tun_functions[];
 extern const vt_function vt_netlink_functions[];
 extern const vt_function vt_poll_functions[];
 extern const vt_function vt_udp_functions[];
+extern const vt_function vt_aead_functions[];
 
 #define CHECK(call)                                                              \
   do {                                                                           \

@@ -90,6 +90,12 @@ export type UdpErrorCode =
 export type WireGuardErrorCode =
   /** A configuration (API object or UAPI `set=1`) was rejected; `errno` is the UAPI reply's. */
   | 'ERR_WG_CONFIG'
+  /** The UAPI socket could not be opened or used (folder, bind, a path that is not a socket, a client timeout); `errno`/`syscall` when a system call failed. */
+  | 'ERR_WG_UAPI'
+  /** Another process already answers on the interface's UAPI socket (`/var/run/wireguard/<ifname>.sock`). */
+  | 'ERR_WG_UAPI_IN_USE'
+  /** A transport key could not be set up, or the native AEAD was demanded but cannot resolve OpenSSL. */
+  | 'ERR_WG_CRYPTO'
   /** A WireGuard message's length does not match its type (148, 92, 64 or >= 32 bytes). */
   | 'ERR_WG_MESSAGE_LENGTH'
   /** A WireGuard message's type is not 1..4, or its three reserved bytes are not zero. */

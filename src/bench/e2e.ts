@@ -103,7 +103,8 @@ export interface E2eBenchResult {
 
 const IPERF_PORT = 5201;
 
-function hasIperf3(): boolean {
+/** Whether `iperf3` runs here (also used by the WireGuard benchmark). */
+export function hasIperf3(): boolean {
   try {
     execFileSync('iperf3', ['--version'], { stdio: 'ignore', timeout: 5000 });
     return true;
@@ -113,7 +114,7 @@ function hasIperf3(): boolean {
 }
 
 /** One iperf3 run from `from` to `address` in `to`; receiver-side Gbit/s. */
-async function iperf3(from: Netns, to: Netns, address: string, seconds: number): Promise<number> {
+export async function iperf3(from: Netns, to: Netns, address: string, seconds: number): Promise<number> {
   // --forceflush: without it the "listening" line sits in a pipe buffer.
   const server = to.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', address, '-p', String(IPERF_PORT)]);
   try {
@@ -313,7 +314,8 @@ function forwardFrames(b: NativeBinding, src: number, dst: number, c: { bytes: n
   b.pollSet(poll, POLL_READABLE);
 }
 
-const median = (xs: number[]): number => {
+/** The median (the mean of the middle two for an even count). */
+export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;

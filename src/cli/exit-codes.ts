@@ -24,7 +24,7 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** The exit-code table as shown at the end of `vectun --help`. */
 export const EXIT_CODES_HELP = `Exit codes:
-  0    success (bridge: stopped by SIGINT/SIGTERM)
+  0    success (bridge, wg: stopped by SIGINT/SIGTERM; wg: device deleted)
   1    runtime failure (device, namespace or transfer error)
   2    usage error (unknown option, invalid value)
   3    prerequisites missing (root/CAP_NET_ADMIN, /dev/net/tun, iproute2, addon)

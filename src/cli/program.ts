@@ -10,6 +10,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { VectunError } from '../errors.js';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes.js';
+import type { WgLogLevel, WgOptions } from './wg.js';
+
+export type { WgOptions } from './wg.js';
 
 /** Output streams and stop signal of one CLI run. */
 export interface CliIO {
@@ -54,6 +57,7 @@ export interface CliCommands {
   demo(options: DemoOptions, io: CliIO): Promise<number>;
   bridge(options: BridgeOptions, io: CliIO): Promise<number>;
   bench(options: BenchOptions, io: CliIO): Promise<number>;
+  wg(options: WgOptions, io: CliIO): Promise<number>;
 }
 
 /** The real commands, loaded lazily (they pull in the native addon). */
@@ -61,6 +65,7 @@ export const defaultCommands: CliCommands = {
   demo: async (o, io) => (await import('./demo.js')).runDemo(o, io),
   bridge: async (o, io) => (await import('./bridge.js')).runBridge(o, io),
   bench: async (o, io) => (await import('./bench.js')).runBench(o, io),
+  wg: async (o, io) => (await import('./wg.js')).runWg(o, io),
 };
 
 /** Parses a whole number within [min, max] for commander. */
@@ -158,7 +163,37 @@ export function buildProgram(io: CliIO, commands: CliCommands, done: (code: numb
       done(await commands.bench({ json: o.json === true, seconds: o.seconds, repeats: o.repeats }, io));
     });
 
+  program
+    .command('wg')
+    .summary('a userspace WireGuard interface, configured with `wg`, until SIGINT/SIGTERM (root)')
+    .description(
+      'Create the TUN device <ifname> and serve its UAPI socket /var/run/wireguard/<ifname>.sock, like wireguard-go: ' +
+        'configure it with the stock `wg` tool (wg set, wg setconf, wg show) and give it addresses and routes with `ip`. ' +
+        'Runs in the foreground until SIGINT/SIGTERM, until the device is deleted (ip link del) or its socket removed; ' +
+        'then removes the socket. Needs root.',
+    )
+    .argument('<ifname>', 'interface name to create', parseIfName)
+    .option('-f, --foreground', 'accepted for wireguard-go compatibility: vectun wg always stays in the foreground')
+    .addOption(new Option('--mtu <n>', 'MTU of the TUN device').default(1420).argParser(intInRange('--mtu', 1280, 65535)))
+    .option('--no-offload', 'open the TUN device without virtio-net offloads')
+    .option('--json', 'print the final statistics as JSON on stdout')
+    .addOption(
+      new Option('--log-level <level>', 'silent, error or verbose (default: env LOG_LEVEL, else error)').choices(['silent', 'error', 'verbose', 'debug']),
+    )
+    .addHelpText('after', `\nExample:\n  vectun wg wg0 &\n  wg setconf wg0 wg0.conf && ip addr add 198.18.10.1/24 dev wg0 && ip link set wg0 up\n\n${EXIT_CODES_HELP}`)
+    .action(async (ifname: string, o: { mtu: number; offload: boolean; logLevel?: string; json?: boolean }) => {
+      const logLevel = wgLogLevel(o.logLevel ?? process.env['LOG_LEVEL']);
+      done(await commands.wg({ ifname, mtu: o.mtu, offload: o.offload, logLevel, json: o.json === true }, io));
+    });
+
   return program;
+}
+
+/** wireguard-go's LOG_LEVEL values (`debug` is `verbose`); anything else is `error`. */
+export function wgLogLevel(value: string | undefined): WgLogLevel {
+  if (value === 'verbose' || value === 'debug') return 'verbose';
+  if (value === 'silent') return 'silent';
+  return 'error';
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   type CliCommands,
   type CliIO,
   type DemoOptions,
+  type WgOptions,
 } from '../../src/cli/program.js';
 
 interface Captured {
@@ -36,11 +37,12 @@ function capture(): Captured {
 
 /** Commands that record what the parser handed them and return a chosen code. */
 function recorder(code = 0) {
-  const calls: { demo: DemoOptions[]; bridge: BridgeOptions[]; bench: BenchOptions[] } = { demo: [], bridge: [], bench: [] };
+  const calls: { demo: DemoOptions[]; bridge: BridgeOptions[]; bench: BenchOptions[]; wg: WgOptions[] } = { demo: [], bridge: [], bench: [], wg: [] };
   const commands: CliCommands = {
     demo: async (o) => (calls.demo.push(o), code),
     bridge: async (o) => (calls.bridge.push(o), code),
     bench: async (o) => (calls.bench.push(o), code),
+    wg: async (o) => (calls.wg.push(o), code),
   };
   return { calls, commands };
 }
