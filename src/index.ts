@@ -1,9 +1,11 @@
 /**
  * vectun: fast Linux TUN devices for Node.js.
  *
- * - Offload core (pure, no I/O): {@link segment} (GSO split), {@link coalesce}
- *   and {@link Coalescer} (GRO coalescing into scatter-gather write lists),
- *   checksums, the virtio-net header.
+ * - Offload core (pure, no I/O): {@link Segmenter} (GSO split into a recycled
+ *   output area) and {@link Coalescer} (GRO coalescing into scatter-gather
+ *   write lists), the fast forms for a stream of frames or batches; the
+ *   one-shot free functions {@link segment} and {@link coalesce}, whose
+ *   results stay valid while held; checksums, the virtio-net header.
  * - Device layer: {@link Tun} (open, batched read/write, offloads, link control
  *   and events) and {@link bridge} (forward packets between two devices).
  * @module
