@@ -125,6 +125,7 @@ export function bridgeStatsJson(
   stats: { aToB: DirectionCounters; bToA: DirectionCounters },
   elapsedSeconds: number,
   error?: string,
+  perQueue?: readonly { queue: number; thread: string; aToB: DirectionCounters; bToA: DirectionCounters }[],
 ): string {
   const dir = (s: DirectionCounters) => ({
     ...snapshotCounters(s),
@@ -141,6 +142,7 @@ export function bridgeStatsJson(
         seconds: Number(elapsedSeconds.toFixed(3)),
         aToB: dir(stats.aToB),
         bToA: dir(stats.bToA),
+        ...(perQueue === undefined ? {} : { queues: perQueue.map((q) => ({ queue: q.queue, thread: q.thread, aToB: dir(q.aToB), bToA: dir(q.bToA) })) }),
         ...(error === undefined ? {} : { error }),
       },
       null,
