@@ -7,7 +7,9 @@
  *   one-shot free functions {@link segment} and {@link coalesce}, whose
  *   results stay valid while held; checksums, the virtio-net header.
  * - Device layer: {@link Tun} (open, batched read/write, offloads, link control
- *   and events) and {@link bridge} (forward packets between two devices).
+ *   and events), {@link bridge} (forward packets between two devices) and
+ *   {@link bridgeQueues} (every queue pair of two multi-queue devices, a worker
+ *   thread per further pair).
  * @module
  */
 export { VectunError } from './errors.js';
@@ -20,3 +22,4 @@ export * from './core/gso.js';
 export * from './core/gro.js';
 export * from './device/tun.js';
 export * from './device/bridge.js';
+export * from './device/bridge-queues.js';

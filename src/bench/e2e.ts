@@ -12,12 +12,18 @@
  * the cores), else from the lab's Node TCP workers; the result says which.
  *
  * Used by `bench/run.ts` (`npm run bench`) and `vectun bench`; runnable alone:
- * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--passthrough] [--json]`.
+ * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--passthrough] [--no-multi | --streams 4 --queues 2] [--json]`.
+ *
+ * Multi-stream rows (issue #10): `iperf3 -P 4` through one queue pair, through
+ * N queue pairs all on the main thread, and through N pairs with a worker
+ * thread per further pair (`bridgeQueues`), same run, paired ratios.
  * @module
  */
 import { execFileSync } from 'node:child_process';
 import { Session } from 'node:inspector';
+import * as os from 'node:os';
 import { bridge } from '../device/bridge.js';
+import { bridgeQueues, type QueueBridgeHandle } from '../device/bridge-queues.js';
 import { EAGAIN, loadBinding, POLL_READABLE, type NativeBinding, type PollHandle } from '../device/native.js';
 import { VectunError } from '../errors.js';
 import { checkLabPrerequisites, type Netns } from '../lab/netns.js';
@@ -38,6 +44,13 @@ export interface E2eBenchOptions {
   onProgress?: (line: string) => void;
   /** Also measure the `addon-passthrough` ceiling (see {@link E2eSetup}). */
   passthrough?: boolean;
+  /**
+   * The multi-stream rows (`iperf3 -P streams`): one queue vs `queues` queues
+   * on the main thread only (the bridge before issue #10) vs `queues` queues
+   * with a worker per further pair, measured in the same run. Default
+   * `{ streams: 4, queues: max(2, cores) }`; `false` skips them.
+   */
+  multiStream?: { streams: number; queues: number } | false;
   /** Stops between measurements (namespaces and devices are still removed); rejects with the abort reason. */
   signal?: AbortSignal;
   /**
@@ -62,7 +75,14 @@ export interface E2eProfile {
  * ceiling of a frame-level bridge (raw virtio-net frames moved fd to fd by the
  * addon, no split, no coalesce, no Tun class).
  */
-export type E2eSetup = 'veth' | 'vectun-offload' | 'vectun-no-offload' | 'addon-passthrough';
+export type E2eSetup =
+  | 'veth'
+  | 'vectun-offload'
+  | 'vectun-no-offload'
+  | 'addon-passthrough'
+  | 'multi-1q'
+  | 'multi-nq-main'
+  | 'multi-nq-workers';
 
 /** Forwarder counters of one vectun setup, summed over its measurements. */
 export interface E2eForwarderStats {
@@ -99,6 +119,12 @@ export interface E2eBenchResult {
   offloadVsNoOffload: number;
   /** With `profile`: where the forwarder spent its CPU during the offload runs. */
   profile?: E2eProfile;
+  /**
+   * The multi-stream comparison (`multi-*` setups), median of per-repeat
+   * ratios: N queues with workers / 1 queue (issue #10 target ≥ 1.5 for 4
+   * streams on 2 cores), and N queues with workers / N queues on the main thread.
+   */
+  multiStream?: { streams: number; queues: number; workersVsOneQueue: number; workersVsMainThread: number };
 }
 
 const IPERF_PORT = 5201;
@@ -113,7 +139,7 @@ function hasIperf3(): boolean {
 }
 
 /** One iperf3 run from `from` to `address` in `to`; receiver-side Gbit/s. */
-async function iperf3(from: Netns, to: Netns, address: string, seconds: number): Promise<number> {
+async function iperf3(from: Netns, to: Netns, address: string, seconds: number, streams = 1): Promise<number> {
   // --forceflush: without it the "listening" line sits in a pipe buffer.
   const server = to.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', address, '-p', String(IPERF_PORT)]);
   try {
@@ -130,7 +156,7 @@ async function iperf3(from: Netns, to: Netns, address: string, seconds: number):
         reject(new VectunError('ERR_LAB_COMMAND', `iperf3 server exited (${code}) before listening`));
       });
     });
-    const out = await from.exec('iperf3', ['-c', address, '-p', String(IPERF_PORT), '-t', String(seconds), '-J'], (seconds + 20) * 1000);
+    const out = await from.exec('iperf3', ['-c', address, '-p', String(IPERF_PORT), '-t', String(seconds), '-P', String(streams), '-J'], (seconds + 20) * 1000);
     const report = JSON.parse(out) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
     const bps = report.end?.sum_received?.bits_per_second;
     if (bps === undefined) throw new VectunError('ERR_LAB_TRAFFIC', `iperf3 gave no result: ${report.error ?? 'unknown'}`);
@@ -140,8 +166,13 @@ async function iperf3(from: Netns, to: Netns, address: string, seconds: number):
   }
 }
 
-/** One Node-worker run (sha256 verified as a side effect). */
-async function nodeTransfer(topo: Topology, address: string, seconds: number): Promise<number> {
+/** One Node-worker run per stream, concurrently (sha256 verified as a side effect); Gbit/s summed. */
+async function nodeTransfer(topo: Topology, address: string, seconds: number, streams = 1): Promise<number> {
+  const all = await Promise.all(Array.from({ length: streams }, () => nodeStream(topo, address, seconds)));
+  return all.reduce((a, b) => a + b, 0);
+}
+
+async function nodeStream(topo: Topology, address: string, seconds: number): Promise<number> {
   const r = await tcpTransfer({
     from: topo.a.ns,
     to: topo.b.ns,
@@ -341,7 +372,7 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
   try {
     const veth = await createVethTopology();
     topologies.push(veth);
-    const setups: Array<{ setup: E2eSetup; topo: Topology; counters?: () => ForwarderCounters }> = [{ setup: 'veth', topo: veth }];
+    const setups: Array<{ setup: E2eSetup; topo: Topology; counters?: () => ForwarderCounters; streams?: number }> = [{ setup: 'veth', topo: veth }];
     for (const offload of [true, false]) {
       const topo = await createTunTopology({ offload });
       topologies.push(topo);
@@ -357,6 +388,37 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
         };
       };
       setups.push({ setup: offload ? 'vectun-offload' : 'vectun-no-offload', topo, counters });
+    }
+    const multi = options.multiStream === false ? undefined : (options.multiStream ?? { streams: 4, queues: Math.max(2, os.cpus().length) });
+    if (multi !== undefined) {
+      for (const setup of ['multi-1q', 'multi-nq-main', 'multi-nq-workers'] as const) {
+        const queues = setup === 'multi-1q' ? 1 : multi.queues;
+        // The workers adopt their queues before the devices move into the namespaces
+        // (Tun.fromFd resolves the device by name in this namespace).
+        let fwd: QueueBridgeHandle | undefined;
+        const topo = await createTunTopology({
+          offload: true,
+          queues,
+          beforeMove: async (a, b) => {
+            fwd = await bridgeQueues(a, b, { singleThread: setup === 'multi-nq-main' });
+            await fwd.ready;
+          },
+        });
+        topologies.push(topo);
+        if (fwd === undefined) throw new VectunError('ERR_LAB_COMMAND', 'multi-queue bridge did not start');
+        const started = fwd;
+        stops.push(() => started.stop());
+        const counters = (): ForwarderCounters => {
+          const { aToB, bToA } = started.stats;
+          return {
+            bytes: aToB.bytes + bToA.bytes,
+            packetsPerRead: aToB.packetsPerRead,
+            packetsPerWrite: aToB.packetsPerWrite,
+            drops: aToB.drops + bToA.drops,
+          };
+        };
+        setups.push({ setup, topo, counters, streams: multi.streams });
+      }
     }
     if (options.passthrough === true) {
       const p = await createPassthrough();
@@ -375,7 +437,8 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
         if (profiling) await profiler.start();
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const gbps = iperf ? await iperf3(s.topo.a.ns, s.topo.b.ns, address, seconds) : await nodeTransfer(s.topo, address, seconds);
+        const streams = s.streams ?? 1;
+        const gbps = iperf ? await iperf3(s.topo.a.ns, s.topo.b.ns, address, seconds, streams) : await nodeTransfer(s.topo, address, seconds, streams);
         const c = process.cpuUsage(c0);
         if (profiling) await profiler.stop();
         const acc = cpu.get(s.setup)!;
@@ -418,6 +481,13 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
       offloadVsNoOffload: paired('vectun-offload', 'vectun-no-offload'),
     };
     if (profiler) result.profile = profiler.summary();
+    if (multi !== undefined) {
+      result.multiStream = {
+        ...multi,
+        workersVsOneQueue: paired('multi-nq-workers', 'multi-1q'),
+        workersVsMainThread: paired('multi-nq-workers', 'multi-nq-main'),
+      };
+    }
     return result;
   } finally {
     // Stop before removing (so closes are not errors), wait after: closing settles pending I/O.
@@ -440,6 +510,10 @@ export function formatE2eResult(r: E2eBenchResult): string {
   }
   lines.push(`  offload / veth:       ${r.offloadVsVeth.toFixed(2)} (target >= 0.60)`);
   lines.push(`  offload / no offload: ${r.offloadVsNoOffload.toFixed(2)} (target >= 4.00)`);
+  if (r.multiStream) {
+    const m = r.multiStream;
+    lines.push(`  ${m.streams} streams, ${m.queues} queues with workers / 1 queue: ${m.workersVsOneQueue.toFixed(2)} (target >= 1.50); / ${m.queues} queues on the main thread: ${m.workersVsMainThread.toFixed(2)}`);
+  }
   if (r.profile) {
     const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
     const stages = Object.entries(r.profile.stages).sort((a, b) => b[1] - a[1]);
@@ -457,6 +531,9 @@ function parseArgs(argv: string[]): E2eBenchOptions & { json: boolean } {
     if (a === '--json') o.json = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--passthrough') o.passthrough = true;
+    else if (a === '--no-multi') o.multiStream = false;
+    else if (a === '--streams' && v !== undefined) (o.multiStream = { streams: Number(v), queues: o.multiStream ? o.multiStream.queues : Math.max(2, os.cpus().length) }), i++;
+    else if (a === '--queues' && v !== undefined) (o.multiStream = { streams: o.multiStream ? o.multiStream.streams : 4, queues: Number(v) }), i++;
     else if (a === '--seconds' && v !== undefined) (o.seconds = Number(v)), i++;
     else if (a === '--repeats' && v !== undefined) (o.repeats = Number(v)), i++;
     else if (a === '--family' && (v === '4' || v === '6')) (o.family = Number(v) as 4 | 6), i++;

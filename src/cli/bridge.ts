@@ -58,11 +58,6 @@ export async function runBridge(o: BridgeOptions, io: CliIO): Promise<number> {
     }
     // Without an 'error' listener an EventEmitter error would crash the process.
     for (const t of tuns) t.on('error', (err: unknown) => log(`${t.name}: error: ${describeError(err)}`));
-    log(
-      `forwarding ${a.name} (offload: ${offloadA}) <-> ${b.name} (offload: ${offloadB}), ${a.queues} queue(s); ` +
-        'stop with Ctrl-C or SIGTERM',
-    );
-
     const started = process.hrtime.bigint();
     // A signal, or a failing direction (e.g. a device deleted), ends the run. The loop of the
     // other direction may still wait on a read, so the failure is signalled here, not by `done`.
@@ -76,6 +71,14 @@ export async function runBridge(o: BridgeOptions, io: CliIO): Promise<number> {
         onFailure();
       },
     });
+    // Announced once every worker holds its queues: from then on the devices may be moved.
+    await fwd.ready.then(
+      () => log(
+        `forwarding ${a.name} (offload: ${offloadA}) <-> ${b.name} (offload: ${offloadB}), ${a.queues} queue(s)` +
+          `${fwd.queues > 1 ? `, ${fwd.queues - 1} in worker threads` : ''}; stop with Ctrl-C or SIGTERM`,
+      ),
+      () => onFailure(), // already logged by onError
+    );
     await Promise.race([
       new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true }))),
       failed,

@@ -173,19 +173,23 @@ const SETUP_NAMES: Readonly<Record<string, string>> = {
   veth: 'veth pair (kernel limit)',
   'vectun-offload': 'vectun bridge, offload',
   'vectun-no-offload': 'vectun bridge, no offload',
+  'multi-1q': 'vectun bridge, 1 queue',
+  'multi-nq-main': 'N queues, main thread only',
+  'multi-nq-workers': 'N queues, worker per pair',
 };
 
 /**
  * The `vectun bench` end-to-end table. Each row is also shown as a ratio of
- * the first (the veth baseline measured in the same run), since absolute
+ * the first (the veth baseline measured in the same run, or the one-queue
+ * row of the multi-stream table, `baseLabel`), since absolute
  * numbers on a shared machine mean little on their own.
  */
-export function formatThroughputTable(rows: readonly ThroughputRow[]): string {
+export function formatThroughputTable(rows: readonly ThroughputRow[], baseLabel = 'vs veth', queues?: number): string {
   const base = rows[0]?.gbitPerSecond ?? 0;
   return formatTable(
-    ['setup', 'Gbit/s', 'vs veth', 'pkts/read', 'pkts/write', 'drops', 'forwarder CPU'],
+    ['setup', 'Gbit/s', baseLabel, 'pkts/read', 'pkts/write', 'drops', 'forwarder CPU'],
     rows.map((r) => [
-      SETUP_NAMES[r.setup] ?? r.setup,
+      (SETUP_NAMES[r.setup] ?? r.setup).replace(/^N queues/, queues === undefined ? 'N queues' : `${queues} queues`),
       r.gbitPerSecond.toFixed(2),
       base > 0 ? `${(r.gbitPerSecond / base).toFixed(2)}x` : 'n/a',
       r.forwarder ? r.forwarder.packetsPerRead.toFixed(1) : '-',

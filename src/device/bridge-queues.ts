@@ -62,6 +62,12 @@ export interface QueueBridgeHandle {
   /** The first error of any pair, if any. */
   readonly error: Error | undefined;
   /**
+   * Resolves once every worker has adopted its two queues (they are then
+   * bound to the devices, which may move to other namespaces); rejects with
+   * the first worker's failure to start.
+   */
+  readonly ready: Promise<void>;
+  /**
    * Stops every pair. Resolves once the workers have stopped, closed their
    * queues and sent their final counters, and the calling thread's pair has
    * no write in flight; its reads settle when the caller closes `a` and `b`
@@ -72,8 +78,8 @@ export interface QueueBridgeHandle {
   readonly done: Promise<void>;
 }
 
-/** Counters as posted by a worker (plain numbers). */
-interface Counters {
+/** @internal Counters as posted by a worker (plain numbers). */
+export interface Counters {
   reads: number;
   packets: number;
   bytes: number;
@@ -82,14 +88,14 @@ interface Counters {
   drops: number;
 }
 
-/** Messages from bridge-worker.ts. */
+/** @internal Messages from bridge-worker.ts. */
 export type WorkerMessage =
   | { type: 'adopted' }
   | { type: 'stats'; aToB: Counters; bToA: Counters }
   | { type: 'error'; code?: VectunErrorCode; message: string; direction: 'aToB' | 'bToA' }
   | { type: 'final'; aToB: Counters; bToA: Counters };
 
-/** What bridge-worker.ts receives as `workerData`. */
+/** @internal What bridge-worker.ts receives as `workerData`. */
 export interface WorkerSetup {
   fdA: number;
   fdB: number;
@@ -139,26 +145,40 @@ class WorkerPair {
   bToA = zero();
   final = false;
   readonly exited: Promise<void>;
+  /** Both queues adopted (see {@link QueueBridgeHandle.ready}). */
+  readonly ready: Promise<void>;
   readonly #worker: Worker;
+  #adopted = 0;
+  #onReady: (err?: Error) => void = () => undefined;
 
   constructor(setup: WorkerSetup, onError: (e: Error, direction: 'aToB' | 'bToA') => void) {
+    this.ready = new Promise<void>((resolve, reject) => (this.#onReady = (err) => (err === undefined ? resolve() : reject(err))));
+    this.ready.catch(() => undefined); // observed through QueueBridgeHandle.ready
     this.#worker = new Worker(path.join(__dirname, 'bridge-worker.js'), { workerData: setup });
     this.#worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'stats' || m.type === 'final') {
+      if (m.type === 'adopted') {
+        if (++this.#adopted === 2) this.#onReady();
+      } else if (m.type === 'stats' || m.type === 'final') {
         this.aToB = m.aToB;
         this.bToA = m.bToA;
         if (m.type === 'final') this.final = true;
       } else if (m.type === 'error') {
         const e = new VectunError(m.code ?? 'ERR_TUN_WORKER', m.message);
+        this.#onReady(e); // no-op once ready
         onError(e, m.direction);
       }
     });
     this.exited = new Promise((resolve) => {
       this.#worker.once('error', (err) => {
         const message = err instanceof Error ? err.message : String(err);
-        onError(new VectunError('ERR_TUN_WORKER', `queue ${setup.queue} worker failed: ${message}`, { cause: err }), 'aToB');
+        const e = new VectunError('ERR_TUN_WORKER', `queue ${setup.queue} worker failed: ${message}`, { cause: err });
+        this.#onReady(e);
+        onError(e, 'aToB');
       });
-      this.#worker.once('exit', () => resolve());
+      this.#worker.once('exit', () => {
+        this.#onReady(new VectunError('ERR_TUN_WORKER', `queue ${setup.queue} worker exited before adopting its queues`));
+        resolve();
+      });
     });
   }
 
@@ -240,6 +260,8 @@ export async function bridgeQueues(a: Tun, b: Tun, options: QueueBridgeOptions =
     return rows.sort((x, y) => x.queue - y.queue);
   };
 
+  const ready = Promise.all(workers.map((w) => w.pair.ready)).then(() => undefined);
+  ready.catch(() => undefined); // a caller that never awaits it still sees the failure through onError
   const done = Promise.all([...local.map((l) => l.handle.done), ...workers.map((w) => w.pair.exited)]).then(() => {
     options.signal?.removeEventListener('abort', onAbort);
   });
@@ -261,6 +283,7 @@ export async function bridgeQueues(a: Tun, b: Tun, options: QueueBridgeOptions =
     get error() {
       return error ?? local.map((l) => l.handle.error).find((e) => e !== undefined);
     },
+    ready,
     stop,
     done,
   };
