@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { Session } from 'node:inspector';
 import * as os from 'node:os';
 import { bridge } from '../device/bridge.js';
-import { bridgeQueues, type QueueBridgeHandle } from '../device/bridge-queues.js';
+import { bridgeQueueFdsInWorkers, bridgeQueues, type QueueBridgeHandle } from '../device/bridge-queues.js';
 import { EAGAIN, loadBinding, POLL_READABLE, type NativeBinding, type PollHandle } from '../device/native.js';
 import { VectunError } from '../errors.js';
 import { checkLabPrerequisites, type Netns } from '../lab/netns.js';
@@ -47,7 +47,8 @@ export interface E2eBenchOptions {
   /**
    * The multi-stream rows (`iperf3 -P streams`): one queue vs `queues` queues
    * on the main thread only (the bridge before issue #10) vs `queues` queues
-   * with a worker per further pair, measured in the same run. Default
+   * with a worker per further pair vs a worker for every pair (queue 0
+   * included), measured in the same run. Default
    * `{ streams: 4, queues: max(2, cores) }`; `false` skips them.
    */
   multiStream?: { streams: number; queues: number } | false;
@@ -82,7 +83,8 @@ export type E2eSetup =
   | 'addon-passthrough'
   | 'multi-1q'
   | 'multi-nq-main'
-  | 'multi-nq-workers';
+  | 'multi-nq-workers'
+  | 'multi-nq-allworkers';
 
 /** Forwarder counters of one vectun setup, summed over its measurements. */
 export interface E2eForwarderStats {
@@ -124,7 +126,14 @@ export interface E2eBenchResult {
    * ratios: N queues with workers / 1 queue (issue #10 target ≥ 1.5 for 4
    * streams on 2 cores), and N queues with workers / N queues on the main thread.
    */
-  multiStream?: { streams: number; queues: number; workersVsOneQueue: number; workersVsMainThread: number };
+  multiStream?: {
+    streams: number;
+    queues: number;
+    workersVsOneQueue: number;
+    workersVsMainThread: number;
+    /** Queue 0 in a worker too (this thread idle) / queue 0 on this thread. */
+    allWorkersVsWorkers: number;
+  };
 }
 
 const IPERF_PORT = 5201;
@@ -267,6 +276,7 @@ interface ForwarderCounters {
 
 // DEV-1 flags and DEV-3 offloads (TUN_F_CSUM|TSO4|TSO6|USO4|USO6), set directly on the fd.
 const IFF_TUN_NO_PI_VNET_HDR = 0x0001 | 0x1000 | 0x4000;
+const IFF_MULTI_QUEUE = 0x0100;
 const TUN_F_OFFLOADS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40;
 const FRAME_SLOT = 10 + 65535; // DEV-9
 const FRAME_BATCH = 128;
@@ -344,6 +354,47 @@ function forwardFrames(b: NativeBinding, src: number, dst: number, c: { bytes: n
   b.pollSet(poll, POLL_READABLE);
 }
 
+/**
+ * The comparison row for queue 0: both devices opened as `queues` raw
+ * IFF_MULTI_QUEUE descriptors, every pair (queue 0 included) in its own
+ * worker, this thread idle. The workers adopt their descriptors before the
+ * devices move into the namespaces.
+ */
+async function allWorkersSetup(multi: { streams: number; queues: number }): Promise<{
+  setup: E2eSetup;
+  topo: Topology;
+  counters: () => ForwarderCounters;
+  streams: number;
+}> {
+  const b = loadBinding();
+  const names = [labDeviceName('a'), labDeviceName('b')] as const;
+  const fds: [number[], number[]] = [[], []];
+  let fwd: QueueBridgeHandle | undefined;
+  try {
+    for (const side of [0, 1] as const) {
+      for (let q = 0; q < multi.queues; q++) {
+        const fd = b.tunOpen(names[side], IFF_TUN_NO_PI_VNET_HDR | IFF_MULTI_QUEUE);
+        if (fd < 0) throw new VectunError('ERR_TUN_SYSCALL', `TUNSETIFF ${names[side]} queue ${q} failed (${fd})`);
+        fds[side].push(fd);
+      }
+    }
+    fwd = await bridgeQueueFdsInWorkers(fds[0], fds[1]);
+    await fwd.ready;
+  } catch (err) {
+    if (fwd !== undefined) await fwd.stop();
+    else for (const fd of [...fds[0], ...fds[1]]) b.close(fd);
+    throw err;
+  }
+  const started = fwd;
+  // The workers hold every descriptor: stopping them closes the devices.
+  const topo = await createTopologyAround(names[0], names[1], () => started.stop());
+  const counters = (): ForwarderCounters => {
+    const { aToB, bToA } = started.stats;
+    return { bytes: aToB.bytes + bToA.bytes, packetsPerRead: aToB.packetsPerRead, packetsPerWrite: aToB.packetsPerWrite, drops: aToB.drops + bToA.drops };
+  };
+  return { setup: 'multi-nq-allworkers', topo, counters, streams: multi.streams };
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -419,6 +470,7 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
         };
         setups.push({ setup, topo, counters, streams: multi.streams });
       }
+      setups.push(await allWorkersSetup(multi));
     }
     if (options.passthrough === true) {
       const p = await createPassthrough();
@@ -486,6 +538,7 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
         ...multi,
         workersVsOneQueue: paired('multi-nq-workers', 'multi-1q'),
         workersVsMainThread: paired('multi-nq-workers', 'multi-nq-main'),
+        allWorkersVsWorkers: paired('multi-nq-allworkers', 'multi-nq-workers'),
       };
     }
     return result;
@@ -513,6 +566,7 @@ export function formatE2eResult(r: E2eBenchResult): string {
   if (r.multiStream) {
     const m = r.multiStream;
     lines.push(`  ${m.streams} streams, ${m.queues} queues with workers / 1 queue: ${m.workersVsOneQueue.toFixed(2)} (target >= 1.50); / ${m.queues} queues on the main thread: ${m.workersVsMainThread.toFixed(2)}`);
+    lines.push(`  queue 0 in a worker too / queue 0 on the main thread: ${m.allWorkersVsWorkers.toFixed(2)}`);
   }
   if (r.profile) {
     const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;

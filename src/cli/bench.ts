@@ -55,7 +55,8 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
         io.stdout.write(formatThroughputTable(e2e.runs.filter((r) => r.setup.startsWith('multi-')), 'vs 1 queue', m.queues));
         io.stdout.write(
           `same-repeat ratios (median): ${m.queues} queues with workers / 1 queue ${m.workersVsOneQueue.toFixed(2)} (target 1.50), ` +
-            `/ ${m.queues} queues on the main thread ${m.workersVsMainThread.toFixed(2)}\n\n`,
+            `/ ${m.queues} queues on the main thread ${m.workersVsMainThread.toFixed(2)}; ` +
+            `queue 0 in a worker too / on the main thread ${m.allWorkersVsWorkers.toFixed(2)}\n\n`,
         );
       }
     }

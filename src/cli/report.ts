@@ -175,7 +175,8 @@ const SETUP_NAMES: Readonly<Record<string, string>> = {
   'vectun-no-offload': 'vectun bridge, no offload',
   'multi-1q': 'vectun bridge, 1 queue',
   'multi-nq-main': 'N queues, main thread only',
-  'multi-nq-workers': 'N queues, worker per pair',
+  'multi-nq-workers': 'N queues, worker per further pair',
+  'multi-nq-allworkers': 'N queues, queue 0 in a worker too',
 };
 
 /**

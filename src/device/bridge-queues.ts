@@ -202,6 +202,31 @@ class WorkerPair {
 export async function bridgeQueues(a: Tun, b: Tun, options: QueueBridgeOptions = {}): Promise<QueueBridgeHandle> {
   if (a === b) throw new VectunError('ERR_INVALID_ARG', 'bridge needs two different devices');
   const n = Math.min(a.queues, b.queues);
+  const pairs: FdPair[] = [];
+  for (let q = 1; q < n; q++) pairs.push({ queue: q, fdA: a.queue(q).fd, fdB: b.queue(q).fd });
+  return start([a, b], pairs, options);
+}
+
+/** A queue of each device, by descriptor. */
+interface FdPair {
+  queue: number;
+  fdA: number;
+  fdB: number;
+}
+
+/**
+ * @internal For the benchmark's comparison only (queue 0 in a worker too):
+ * every pair of raw queue descriptors (`fdA[i]`, `fdB[i]`, IFF_MULTI_QUEUE,
+ * opened with IFF_VNET_HDR) in its own worker, none on this thread. The
+ * workers own and close the descriptors.
+ */
+export async function bridgeQueueFdsInWorkers(fdA: readonly number[], fdB: readonly number[], options: QueueBridgeOptions = {}): Promise<QueueBridgeHandle> {
+  const n = Math.min(fdA.length, fdB.length);
+  return start(undefined, Array.from({ length: n }, (_, q) => ({ queue: q, fdA: fdA[q]!, fdB: fdB[q]! })), options);
+}
+
+async function start(pair0: [Tun, Tun] | undefined, pairs: readonly FdPair[], options: QueueBridgeOptions): Promise<QueueBridgeHandle> {
+  const n = pairs.length + (pair0 === undefined ? 0 : 1);
   const offload = options.offload ?? true;
   let error: Error | undefined;
   let stopped = false;
@@ -213,18 +238,16 @@ export async function bridgeQueues(a: Tun, b: Tun, options: QueueBridgeOptions =
 
   const local: { queue: number; handle: BridgeHandle; extra: Tun[] }[] = [];
   const workers: { queue: number; pair: WorkerPair }[] = [];
-  local.push({ queue: 0, handle: bridge(a, b, { onError: (e, d) => report(e, 0, d) }), extra: [] });
+  if (pair0 !== undefined) local.push({ queue: 0, handle: bridge(pair0[0], pair0[1], { onError: (e, d) => report(e, 0, d) }), extra: [] });
   try {
-    for (let q = 1; q < n; q++) {
-      const qa = a.queue(q);
-      const qb = b.queue(q);
+    for (const { queue: q, fdA, fdB } of pairs) {
       if (options.singleThread === true) {
         const { Tun: TunClass } = await import('./tun.js');
-        const ta = await TunClass.fromFd(qa.fd, { offload });
-        const tb = await TunClass.fromFd(qb.fd, { offload });
+        const ta = await TunClass.fromFd(fdA, { offload });
+        const tb = await TunClass.fromFd(fdB, { offload });
         local.push({ queue: q, handle: bridge(ta, tb, { onError: (e, d) => report(e, q, d) }), extra: [ta, tb] });
       } else {
-        const setup: WorkerSetup = { fdA: qa.fd, fdB: qb.fd, queue: q, offload, statsIntervalMs: STATS_INTERVAL_MS };
+        const setup: WorkerSetup = { fdA, fdB, queue: q, offload, statsIntervalMs: STATS_INTERVAL_MS };
         workers.push({ queue: q, pair: new WorkerPair(setup, (e, d) => report(e, q, d)) });
       }
     }

@@ -11,7 +11,7 @@
  *   statistics on SIGINT/SIGTERM (with 2 queues: pair 1 in a worker thread,
  *   8 parallel connections, per-queue counters that sum to the totals), and
  *   exits 1 when a device is deleted;
- * - `vectun bench --json` measures the three setups and the core;
+ * - `vectun bench --json` measures the three setups, the multi-stream rows and the core;
  * - prerequisite and usage errors exit with their documented codes.
  *
  * Needs root: skips with the reason when unprivileged, fails under `CI`.
@@ -268,12 +268,17 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
 });
 
 describe('vectun bench', { skip, timeout: 240_000 }, () => {
-  test('--json: three setups measured in one run, ratios, core micro benchmarks, machine facts', async () => {
+  test('--json: three setups and the multi-stream rows (1 queue, N queues main thread, N with workers) in one run, ratios, core micro benchmarks, machine facts', async () => {
     const r = await runCli(['bench', '--seconds', '1', '--json'], 200_000);
     assert.equal(r.code, ExitCode.OK, r.stderr);
     const out = JSON.parse(r.stdout) as {
       machine: { cpus: number; kernel: string; node: string };
-      e2e: { tool: string; runs: { setup: string; gbitPerSecond: number; forwarder?: { packetsPerWrite: number } }[]; offloadVsVeth: number };
+      e2e: {
+        tool: string;
+        runs: { setup: string; gbitPerSecond: number; forwarder?: { packetsPerWrite: number } }[];
+        offloadVsVeth: number;
+        multiStream: { streams: number; queues: number; workersVsOneQueue: number; workersVsMainThread: number; allWorkersVsWorkers: number };
+      };
       core: { workload: string; usPerBatch: number; outputs: number }[];
     };
     assert.equal(out.machine.node, process.version);
@@ -281,8 +286,11 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
     assert.match(out.e2e.tool, /^(iperf3|node)$/);
     assert.deepEqual(
       out.e2e.runs.map((x) => x.setup),
-      ['veth', 'vectun-offload', 'vectun-no-offload'],
+      ['veth', 'vectun-offload', 'vectun-no-offload', 'multi-1q', 'multi-nq-main', 'multi-nq-workers', 'multi-nq-allworkers'],
     );
+    assert.equal(out.e2e.multiStream.streams, 4);
+    assert.ok(out.e2e.multiStream.queues >= 2);
+    for (const k of ['workersVsOneQueue', 'workersVsMainThread', 'allWorkersVsWorkers'] as const) assert.ok(Number.isFinite(out.e2e.multiStream[k]) && out.e2e.multiStream[k] > 0, k);
     for (const run of out.e2e.runs) assert.ok(run.gbitPerSecond > 0, `${run.setup} moved data`);
     // Coalescing is what offload buys: several packets per writev with offload, one without.
     assert.ok(out.e2e.runs[1]!.forwarder!.packetsPerWrite > 2, 'offload coalesces');
