@@ -302,10 +302,10 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
 });
 
 describe('vectun bridge when a device is deleted', { skip, timeout: 60_000 }, () => {
-  test('exits 1 with ERR_TUN_REMOVED, still printing the statistics', async () => {
-    const ifA = `vdel${process.pid % 100000}a`;
-    const ifB = `vdel${process.pid % 100000}b`;
-    const child = spawn(process.execPath, [MAIN, 'bridge', ifA, ifB, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const queues of [1, 2]) test(`${queues} queue(s): exits 1 with ERR_TUN_REMOVED, still printing the statistics`, async () => {
+    const ifA = `vdel${process.pid % 100000}q${queues}a`;
+    const ifB = `vdel${process.pid % 100000}q${queues}b`;
+    const child = spawn(process.execPath, [MAIN, 'bridge', ifA, ifB, '--json', '--queues', String(queues)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -317,8 +317,10 @@ describe('vectun bridge when a device is deleted', { skip, timeout: 60_000 }, ()
       await ipHere(['link', 'del', 'dev', ifA]);
       assert.equal(await exited, ExitCode.FAILURE, stderr);
       assert.match(stderr, /ERR_TUN_REMOVED/);
-      const stats = JSON.parse(stdout) as { error?: string };
+      const stats = JSON.parse(stdout) as { error?: string; queues: { thread: string }[] };
       assert.match(stats.error ?? '', /^ERR_TUN_REMOVED/);
+      // With a worker: it stopped too (its final counters are in the output) and the process exited.
+      assert.deepEqual(stats.queues.map((q) => q.thread), queues === 1 ? ['main'] : ['main', 'worker']);
     } finally {
       clearTimeout(killer);
       child.kill('SIGKILL');
