@@ -12,7 +12,7 @@
  * the cores), else from the lab's Node TCP workers; the result says which.
  *
  * Used by `bench/run.ts` (`npm run bench`) and `vectun bench`; runnable alone:
- * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--passthrough] [--no-multi | --streams 4 --queues 2] [--json]`.
+ * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--passthrough] [--no-multi | --streams 4 --queues 2] [--no-single] [--json]`.
  *
  * Multi-stream rows (issue #10): `iperf3 -P 4` through one queue pair, through
  * N queue pairs all on the main thread, and through N pairs with a worker
@@ -52,6 +52,8 @@ export interface E2eBenchOptions {
    * `{ streams: 4, queues: max(2, cores) }`; `false` skips them.
    */
   multiStream?: { streams: number; queues: number } | false;
+  /** The single-stream setups (veth, offload, no offload); default true. Without them the single-stream ratios are NaN. */
+  singleStream?: boolean;
   /** Stops between measurements (namespaces and devices are still removed); rejects with the abort reason. */
   signal?: AbortSignal;
   /**
@@ -421,10 +423,14 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
   const topologies: Topology[] = [];
   const stops: Array<() => Promise<void>> = [];
   try {
-    const veth = await createVethTopology();
-    topologies.push(veth);
-    const setups: Array<{ setup: E2eSetup; topo: Topology; counters?: () => ForwarderCounters; streams?: number }> = [{ setup: 'veth', topo: veth }];
-    for (const offload of [true, false]) {
+    const setups: Array<{ setup: E2eSetup; topo: Topology; counters?: () => ForwarderCounters; streams?: number }> = [];
+    const single = options.singleStream !== false;
+    if (single) {
+      const veth = await createVethTopology();
+      topologies.push(veth);
+      setups.push({ setup: 'veth', topo: veth });
+    }
+    for (const offload of single ? [true, false] : []) {
       const topo = await createTunTopology({ offload });
       topologies.push(topo);
       const fwd = bridge(topo.tunA, topo.tunB);
@@ -529,8 +535,8 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
       family,
       seconds,
       runs,
-      offloadVsVeth: paired('vectun-offload', 'veth'),
-      offloadVsNoOffload: paired('vectun-offload', 'vectun-no-offload'),
+      offloadVsVeth: single ? paired('vectun-offload', 'veth') : NaN,
+      offloadVsNoOffload: single ? paired('vectun-offload', 'vectun-no-offload') : NaN,
     };
     if (profiler) result.profile = profiler.summary();
     if (multi !== undefined) {
@@ -586,6 +592,7 @@ function parseArgs(argv: string[]): E2eBenchOptions & { json: boolean } {
     else if (a === '--profile') o.profile = true;
     else if (a === '--passthrough') o.passthrough = true;
     else if (a === '--no-multi') o.multiStream = false;
+    else if (a === '--no-single') o.singleStream = false;
     else if (a === '--streams' && v !== undefined) (o.multiStream = { streams: Number(v), queues: o.multiStream ? o.multiStream.queues : Math.max(2, os.cpus().length) }), i++;
     else if (a === '--queues' && v !== undefined) (o.multiStream = { streams: o.multiStream ? o.multiStream.streams : 4, queues: Number(v) }), i++;
     else if (a === '--seconds' && v !== undefined) (o.seconds = Number(v)), i++;
