@@ -54,7 +54,9 @@ export type DeviceErrorCode =
   /** A netlink request was answered with an error. */
   | 'ERR_NETLINK'
   /** The kernel rejected a coalesced write (EINVAL): GRO was turned off for that protocol (a `'warning'`). */
-  | 'ERR_TUN_GRO_FALLBACK';
+  | 'ERR_TUN_GRO_FALLBACK'
+  /** A worker thread forwarding a queue pair failed outside the bridge loop (crashed, or could not start). */
+  | 'ERR_TUN_WORKER';
 
 /** Codes for the lab (namespaces, veth pairs, traffic programs; `src/lab`). */
 export type LabErrorCode =

@@ -1,11 +1,15 @@
 /**
  * vectun: fast Linux TUN devices for Node.js.
  *
- * - Offload core (pure, no I/O): {@link segment} (GSO split), {@link coalesce}
- *   and {@link Coalescer} (GRO coalescing into scatter-gather write lists),
- *   checksums, the virtio-net header.
+ * - Offload core (pure, no I/O): {@link Segmenter} (GSO split into a recycled
+ *   output area) and {@link Coalescer} (GRO coalescing into scatter-gather
+ *   write lists), the fast forms for a stream of frames or batches; the
+ *   one-shot free functions {@link segment} and {@link coalesce}, whose
+ *   results stay valid while held; checksums, the virtio-net header.
  * - Device layer: {@link Tun} (open, batched read/write, offloads, link control
- *   and events) and {@link bridge} (forward packets between two devices).
+ *   and events), {@link bridge} (forward packets between two devices) and
+ *   {@link bridgeQueues} (every queue pair of two multi-queue devices, a worker
+ *   thread per further pair).
  * - WireGuard: {@link WgDevice} (a userspace WireGuard interface on a Tun and
  *   a UdpSocket, configured like wireguard-go through {@link WgControl}).
  * @module
@@ -28,3 +32,4 @@ export type { ReceiveDrops } from './wg/receive.js';
 export { createTransportCipher } from './wg/aead.js';
 export type { TransportCipher, TransportKey, TransportCipherOptions } from './wg/aead.js';
 export type { WgKey, WgEndpoint, WgPeerConfig, WgDeviceConfig, WgPeerUpdate, WgConfigUpdate, WgPeerStatus, WgDeviceStatus, WgControl } from './wg/config.js';
+export * from './device/bridge-queues.js';

@@ -20,37 +20,45 @@
  */
 import { Arena } from '../core/arena.js';
 import { checksumSum, pseudoHeaderSumFor, writeIPv4HeaderChecksum } from '../core/checksum.js';
-import { Coalescer } from '../core/gro.js';
-import { segment, segmentInto } from '../core/gso.js';
+import { Coalescer, coalesce } from '../core/gro.js';
+import { Segmenter, segment, segmentInto } from '../core/gso.js';
 import { GSO_TCPV4, GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
 
-/** Reference figures in µs per batch (issue #3). */
+/**
+ * Reference figures in µs per batch: wireguard-go as timed by the independent
+ * harness of issue #10 (2-core VM), the Tailscale AVX2 peer from issue #3.
+ */
 export const REFERENCE_US: Record<WorkloadId, { wireguardGo: number; tailscaleAvx2?: number }> = {
-  a: { wireguardGo: 29, tailscaleAvx2: 18 },
-  b: { wireguardGo: 28, tailscaleAvx2: 20 },
-  c: { wireguardGo: 27, tailscaleAvx2: 18 },
-  d: { wireguardGo: 21 },
-  e: { wireguardGo: 7, tailscaleAvx2: 5.7 },
+  a: { wireguardGo: 29.0, tailscaleAvx2: 18 },
+  b: { wireguardGo: 28.4, tailscaleAvx2: 20 },
+  c: { wireguardGo: 27.4, tailscaleAvx2: 18 },
+  d: { wireguardGo: 21.5 },
+  e: { wireguardGo: 7.1, tailscaleAvx2: 5.7 },
   f: { wireguardGo: 8.6, tailscaleAvx2: 6.4 },
 };
+
+/** What issue #10's harness measured for the free functions before this work (µs). */
+export const ISSUE10_BEFORE_US: Record<WorkloadId, number> = { a: 34.3, b: 35.8, c: 32.2, d: 19.9, e: 14.6, f: 14.5 };
 
 export type WorkloadId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f';
 
 /**
- * Where the packets live. `plain`: ordinary `Uint8Array`s; for GSO this is
- * the issue's `segment(frame)`, which returns packets in fresh memory.
- * `plain-reused`: GSO only, `segmentInto` from a plain frame into one plain
- * output area reused across calls (what the reference measures: its output
- * buffers are preallocated). `arena`: inputs in one arena; for GSO the output
- * area is in the same arena (fused copy + checksum; src/device/tun.ts).
- * `arena2`: GSO only, frame and output in two different arenas.
+ * Where the packets live and which call runs. `plain`: ordinary
+ * `Uint8Array`s through the free functions a user reaches for first,
+ * `coalesce(packets)` and `segment(frame)` (fresh memory per call).
+ * `plain-fast`: the same inputs through the reusable forms,
+ * `Coalescer#coalesce` and `Segmenter#segment` (recycled output, valid until
+ * the next call). `plain-reused`: GSO only, `segmentInto` from a plain frame
+ * into one plain output area reused across calls. `arena`: inputs in one
+ * arena; for GSO the output area is in the same arena (fused copy + checksum;
+ * src/device/tun.ts). `arena2`: GSO only, frame and output in two arenas.
  */
-export type MemoryKind = 'plain' | 'plain-reused' | 'arena' | 'arena2';
+export type MemoryKind = 'plain' | 'plain-fast' | 'plain-reused' | 'arena' | 'arena2';
 
 export interface CoreBenchOptions {
   /** Workloads to run; default all. */
   workloads?: readonly WorkloadId[];
-  /** Memory kinds; default plain and arena (+ arena2 for e and f); `plain-reused` on request. */
+  /** Memory kinds; default plain, plain-fast and arena (+ arena2 for e and f); `plain-reused` on request. */
   memory?: readonly MemoryKind[];
   /** Timed batches per repeat; default 1000. */
   batches?: number;
@@ -63,14 +71,14 @@ export interface CoreBenchResult {
   workload: WorkloadId;
   description: string;
   memory: MemoryKind;
-  /** What was called: `Coalescer#coalesce`, `segment` or `segmentInto`. */
+  /** What was called: `coalesce`, `Coalescer#coalesce`, `segment`, `Segmenter#segment` or `segmentInto`. */
   api: string;
   /**
-   * Which figure this is: `issue` for the issue #3 workload through the
-   * general API on plain memory (`coalesce`'s reusable form; `segment`),
+   * Which figure this is: `issue` for the free functions on plain memory
+   * (issue #10's harness), `fast` for their reusable forms on plain memory,
    * `device` for the layout the TUN device uses (one arena), else `other`.
    */
-  role: 'issue' | 'device' | 'other';
+  role: 'issue' | 'fast' | 'device' | 'other';
   packets: number;
   /** Transport payload bytes per batch. */
   payloadBytes: number;
@@ -182,15 +190,32 @@ function superFrame(id: 'e' | 'f'): Uint8Array {
   return f;
 }
 
+/**
+ * The pristine input of workload `id`: 128 packets (a-d) or one
+ * `[vnet header | super-packet]` frame (e, f). Fresh arrays on every call.
+ */
+export function workloadInput(id: WorkloadId): Uint8Array[] {
+  return id === 'e' || id === 'f' ? [superFrame(id)] : batch(id);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Runs `fn` `batches` times per repeat, timing each call alone; `before` runs untimed. */
-function measure(batches: number, repeats: number, fn: () => number, before?: () => void): { median: number; min: number; outputs: number } {
+/**
+ * Runs `fn` `batches` times per repeat, timing each call alone; `before` runs
+ * untimed. `warmup` untimed calls come first (default max(50, batches / 4)).
+ */
+function measure(
+  batches: number,
+  repeats: number,
+  fn: () => number,
+  before?: () => void,
+  warmup = Math.max(50, batches >> 2),
+): { median: number; min: number; outputs: number } {
   let outputs = 0;
-  for (let i = 0; i < Math.max(50, batches >> 2); i++) {
+  for (let i = 0; i < warmup; i++) {
     before?.();
     outputs = fn();
   }
@@ -222,7 +247,7 @@ function intoArena(packets: readonly Uint8Array[], extra = 0): { arena: Arena; v
 /** Runs the workloads and returns one result per (workload, memory kind). */
 export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResult[] {
   const ids = options.workloads ?? (['a', 'b', 'c', 'd', 'e', 'f'] as const);
-  const kinds = options.memory ?? (['plain', 'arena', 'arena2'] as const);
+  const kinds = options.memory ?? (['plain', 'plain-fast', 'arena', 'arena2'] as const);
   const batches = options.batches ?? 1000;
   const repeats = options.repeats ?? 7;
   const results: CoreBenchResult[] = [];
@@ -246,6 +271,11 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
           packets = [frame.slice()];
           api = 'segment';
           fn = () => segment(packets[0]!).length;
+        } else if (kind === 'plain-fast') {
+          packets = [frame.slice()];
+          const splitter = new Segmenter();
+          api = 'Segmenter#segment';
+          fn = () => splitter.segment(packets[0]!).length;
         } else if (kind === 'plain-reused') {
           packets = [frame.slice()];
           const area = new Uint8Array(2 * 65600);
@@ -267,10 +297,16 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
           };
         }
       } else {
-        packets = kind === 'plain' ? pristine.map((p) => p.slice()) : intoArena(pristine).views;
-        const c = new Coalescer({ tcp: true, udp: id === 'c' });
-        api = 'Coalescer#coalesce';
-        fn = () => c.coalesce(packets).writes.length;
+        packets = kind === 'arena' ? intoArena(pristine).views : pristine.map((p) => p.slice());
+        if (kind === 'plain') {
+          const udp = id === 'c';
+          api = 'coalesce';
+          fn = () => coalesce(packets, { udp }).length;
+        } else {
+          const c = new Coalescer({ tcp: true, udp: id === 'c' });
+          api = 'Coalescer#coalesce';
+          fn = () => c.coalesce(packets).writes.length;
+        }
         before = () => {
           for (let i = 0; i < packets.length; i++) packets[i]!.set(pristine[i]!.subarray(0, 64));
         };
@@ -303,7 +339,7 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
         description: DESCRIPTIONS[id],
         memory: kind,
         api,
-        role: kind === 'plain' ? 'issue' : kind === 'arena' ? 'device' : 'other',
+        role: kind === 'plain' ? 'issue' : kind === 'plain-fast' ? 'fast' : kind === 'arena' ? 'device' : 'other',
         packets: gso ? 1 : packets.length,
         payloadBytes,
         outputs: m.outputs,
@@ -322,6 +358,86 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
     }
   }
   return results;
+}
+
+/** One row of {@link runColdCoreBenchmark}. */
+export interface ColdBenchResult {
+  workload: WorkloadId;
+  /** `free`: `coalesce()` / `segment()`; `fast`: `Coalescer#coalesce` / `Segmenter#segment`. */
+  form: 'free' | 'fast';
+  api: string;
+  /** The very first call in this process (includes compiling the WebAssembly module). */
+  firstUs: number;
+  /** Mean of calls 2..10. */
+  next9Us: number;
+  /**
+   * `vectun bench`'s short run: after 50 untimed calls in all (the 10 above
+   * included), the median of 3 repeats of the mean of 200 calls.
+   */
+  shortRunUs: number;
+  /** The same checksum baseline as {@link CoreBenchResult.checksumUs}, measured warm in the same process. */
+  checksumUs: number;
+  reference: { wireguardGo: number };
+}
+
+/**
+ * Cold figures for one workload on plain memory: meaningful only as the first
+ * thing a fresh process does (bench/cold.ts runs it in a child process per
+ * measurement). Same inputs and input restore as {@link runCoreBenchmarks}.
+ */
+export function runColdCoreBenchmark(id: WorkloadId, form: 'free' | 'fast'): ColdBenchResult {
+  const gso = id === 'e' || id === 'f';
+  const pristine = workloadInput(id);
+  const packets = pristine.map((p) => p.slice());
+  let fn: () => number;
+  let before: (() => void) | undefined;
+  let api: string;
+  if (gso) {
+    if (form === 'free') {
+      api = 'segment';
+      fn = () => segment(packets[0]!).length;
+    } else {
+      const splitter = new Segmenter();
+      api = 'Segmenter#segment';
+      fn = () => splitter.segment(packets[0]!).length;
+    }
+  } else {
+    const udp = id === 'c';
+    if (form === 'free') {
+      api = 'coalesce';
+      fn = () => coalesce(packets, { udp }).length;
+    } else {
+      const c = new Coalescer({ tcp: true, udp });
+      api = 'Coalescer#coalesce';
+      fn = () => c.coalesce(packets).writes.length;
+    }
+    before = () => {
+      for (let i = 0; i < packets.length; i++) packets[i]!.set(pristine[i]!.subarray(0, 64));
+    };
+  }
+  const times: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    before?.();
+    const t = process.hrtime.bigint();
+    fn();
+    times.push(Number(process.hrtime.bigint() - t) / 1000);
+  }
+  const short = measure(200, 3, fn, before, 40);
+  const ck = measure(1000, 5, () => {
+    let sum = 0;
+    for (let i = 0; i < packets.length; i++) sum += checksumSum(packets[i]!, 0, packets[i]!.length, 0);
+    return sum & 1;
+  });
+  return {
+    workload: id,
+    form,
+    api,
+    firstUs: times[0]!,
+    next9Us: times.slice(1).reduce((a, b) => a + b, 0) / 9,
+    shortRunUs: short.median,
+    checksumUs: ck.median,
+    reference: { wireguardGo: REFERENCE_US[id].wireguardGo },
+  };
 }
 
 /** One row of {@link runChecksumBenchmarks}. */

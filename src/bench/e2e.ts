@@ -12,12 +12,18 @@
  * the cores), else from the lab's Node TCP workers; the result says which.
  *
  * Used by `bench/run.ts` (`npm run bench`) and `vectun bench`; runnable alone:
- * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--passthrough] [--json]`.
+ * `node dist/src/bench/e2e.js [--seconds 3] [--repeats 3] [--tool auto|iperf3|node] [--family 4|6] [--profile] [--passthrough] [--no-multi | --streams 4 --queues 2] [--no-single] [--json]`.
+ *
+ * Multi-stream rows (issue #10): `iperf3 -P 4` through one queue pair, through
+ * N queue pairs all on the main thread, and through N pairs with a worker
+ * thread per further pair (`bridgeQueues`), same run, paired ratios.
  * @module
  */
 import { execFileSync } from 'node:child_process';
 import { Session } from 'node:inspector';
+import * as os from 'node:os';
 import { bridge } from '../device/bridge.js';
+import { bridgeQueueFdsInWorkers, bridgeQueues, type QueueBridgeHandle } from '../device/bridge-queues.js';
 import { EAGAIN, loadBinding, POLL_READABLE, type NativeBinding, type PollHandle } from '../device/native.js';
 import { VectunError } from '../errors.js';
 import { checkLabPrerequisites, type Netns } from '../lab/netns.js';
@@ -38,6 +44,16 @@ export interface E2eBenchOptions {
   onProgress?: (line: string) => void;
   /** Also measure the `addon-passthrough` ceiling (see {@link E2eSetup}). */
   passthrough?: boolean;
+  /**
+   * The multi-stream rows (`iperf3 -P streams`): one queue vs `queues` queues
+   * on the main thread only (the bridge before issue #10) vs `queues` queues
+   * with a worker per further pair vs a worker for every pair (queue 0
+   * included), measured in the same run. Default
+   * `{ streams: 4, queues: max(2, cores) }`; `false` skips them.
+   */
+  multiStream?: { streams: number; queues: number } | false;
+  /** The single-stream setups (veth, offload, no offload); default true. Without them the single-stream ratios are NaN. */
+  singleStream?: boolean;
   /** Stops between measurements (namespaces and devices are still removed); rejects with the abort reason. */
   signal?: AbortSignal;
   /**
@@ -62,7 +78,15 @@ export interface E2eProfile {
  * ceiling of a frame-level bridge (raw virtio-net frames moved fd to fd by the
  * addon, no split, no coalesce, no Tun class).
  */
-export type E2eSetup = 'veth' | 'vectun-offload' | 'vectun-no-offload' | 'addon-passthrough';
+export type E2eSetup =
+  | 'veth'
+  | 'vectun-offload'
+  | 'vectun-no-offload'
+  | 'addon-passthrough'
+  | 'multi-1q'
+  | 'multi-nq-main'
+  | 'multi-nq-workers'
+  | 'multi-nq-allworkers';
 
 /** Forwarder counters of one vectun setup, summed over its measurements. */
 export interface E2eForwarderStats {
@@ -99,6 +123,19 @@ export interface E2eBenchResult {
   offloadVsNoOffload: number;
   /** With `profile`: where the forwarder spent its CPU during the offload runs. */
   profile?: E2eProfile;
+  /**
+   * The multi-stream comparison (`multi-*` setups), median of per-repeat
+   * ratios: N queues with workers / 1 queue (issue #10 target ≥ 1.5 for 4
+   * streams on 2 cores), and N queues with workers / N queues on the main thread.
+   */
+  multiStream?: {
+    streams: number;
+    queues: number;
+    workersVsOneQueue: number;
+    workersVsMainThread: number;
+    /** Queue 0 in a worker too (this thread idle) / queue 0 on this thread. */
+    allWorkersVsWorkers: number;
+  };
 }
 
 const IPERF_PORT = 5201;
@@ -114,7 +151,7 @@ export function hasIperf3(): boolean {
 }
 
 /** One iperf3 run from `from` to `address` in `to`; receiver-side Gbit/s. */
-export async function iperf3(from: Netns, to: Netns, address: string, seconds: number): Promise<number> {
+export async function iperf3(from: Netns, to: Netns, address: string, seconds: number, streams = 1): Promise<number> {
   // --forceflush: without it the "listening" line sits in a pipe buffer.
   const server = to.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', address, '-p', String(IPERF_PORT)]);
   try {
@@ -131,7 +168,7 @@ export async function iperf3(from: Netns, to: Netns, address: string, seconds: n
         reject(new VectunError('ERR_LAB_COMMAND', `iperf3 server exited (${code}) before listening`));
       });
     });
-    const out = await from.exec('iperf3', ['-c', address, '-p', String(IPERF_PORT), '-t', String(seconds), '-J'], (seconds + 20) * 1000);
+    const out = await from.exec('iperf3', ['-c', address, '-p', String(IPERF_PORT), '-t', String(seconds), '-P', String(streams), '-J'], (seconds + 20) * 1000);
     const report = JSON.parse(out) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
     const bps = report.end?.sum_received?.bits_per_second;
     if (bps === undefined) throw new VectunError('ERR_LAB_TRAFFIC', `iperf3 gave no result: ${report.error ?? 'unknown'}`);
@@ -141,8 +178,13 @@ export async function iperf3(from: Netns, to: Netns, address: string, seconds: n
   }
 }
 
-/** One Node-worker run (sha256 verified as a side effect). */
-async function nodeTransfer(topo: Topology, address: string, seconds: number): Promise<number> {
+/** One Node-worker run per stream, concurrently (sha256 verified as a side effect); Gbit/s summed. */
+async function nodeTransfer(topo: Topology, address: string, seconds: number, streams = 1): Promise<number> {
+  const all = await Promise.all(Array.from({ length: streams }, () => nodeStream(topo, address, seconds)));
+  return all.reduce((a, b) => a + b, 0);
+}
+
+async function nodeStream(topo: Topology, address: string, seconds: number): Promise<number> {
   const r = await tcpTransfer({
     from: topo.a.ns,
     to: topo.b.ns,
@@ -237,6 +279,7 @@ interface ForwarderCounters {
 
 // DEV-1 flags and DEV-3 offloads (TUN_F_CSUM|TSO4|TSO6|USO4|USO6), set directly on the fd.
 const IFF_TUN_NO_PI_VNET_HDR = 0x0001 | 0x1000 | 0x4000;
+const IFF_MULTI_QUEUE = 0x0100;
 const TUN_F_OFFLOADS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40;
 const FRAME_SLOT = 10 + 65535; // DEV-9
 const FRAME_BATCH = 128;
@@ -314,6 +357,47 @@ function forwardFrames(b: NativeBinding, src: number, dst: number, c: { bytes: n
   b.pollSet(poll, POLL_READABLE);
 }
 
+/**
+ * The comparison row for queue 0: both devices opened as `queues` raw
+ * IFF_MULTI_QUEUE descriptors, every pair (queue 0 included) in its own
+ * worker, this thread idle. The workers adopt their descriptors before the
+ * devices move into the namespaces.
+ */
+async function allWorkersSetup(multi: { streams: number; queues: number }): Promise<{
+  setup: E2eSetup;
+  topo: Topology;
+  counters: () => ForwarderCounters;
+  streams: number;
+}> {
+  const b = loadBinding();
+  const names = [labDeviceName('a'), labDeviceName('b')] as const;
+  const fds: [number[], number[]] = [[], []];
+  let fwd: QueueBridgeHandle | undefined;
+  try {
+    for (const side of [0, 1] as const) {
+      for (let q = 0; q < multi.queues; q++) {
+        const fd = b.tunOpen(names[side], IFF_TUN_NO_PI_VNET_HDR | IFF_MULTI_QUEUE);
+        if (fd < 0) throw new VectunError('ERR_TUN_SYSCALL', `TUNSETIFF ${names[side]} queue ${q} failed (${fd})`);
+        fds[side].push(fd);
+      }
+    }
+    fwd = await bridgeQueueFdsInWorkers(fds[0], fds[1]);
+    await fwd.ready;
+  } catch (err) {
+    if (fwd !== undefined) await fwd.stop();
+    else for (const fd of [...fds[0], ...fds[1]]) b.close(fd);
+    throw err;
+  }
+  const started = fwd;
+  // The workers hold every descriptor: stopping them closes the devices.
+  const topo = await createTopologyAround(names[0], names[1], () => started.stop());
+  const counters = (): ForwarderCounters => {
+    const { aToB, bToA } = started.stats;
+    return { bytes: aToB.bytes + bToA.bytes, packetsPerRead: aToB.packetsPerRead, packetsPerWrite: aToB.packetsPerWrite, drops: aToB.drops + bToA.drops };
+  };
+  return { setup: 'multi-nq-allworkers', topo, counters, streams: multi.streams };
+}
+
 /** The median (the mean of the middle two for an even count). */
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -341,10 +425,14 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
   const topologies: Topology[] = [];
   const stops: Array<() => Promise<void>> = [];
   try {
-    const veth = await createVethTopology();
-    topologies.push(veth);
-    const setups: Array<{ setup: E2eSetup; topo: Topology; counters?: () => ForwarderCounters }> = [{ setup: 'veth', topo: veth }];
-    for (const offload of [true, false]) {
+    const setups: Array<{ setup: E2eSetup; topo: Topology; counters?: () => ForwarderCounters; streams?: number }> = [];
+    const single = options.singleStream !== false;
+    if (single) {
+      const veth = await createVethTopology();
+      topologies.push(veth);
+      setups.push({ setup: 'veth', topo: veth });
+    }
+    for (const offload of single ? [true, false] : []) {
       const topo = await createTunTopology({ offload });
       topologies.push(topo);
       const fwd = bridge(topo.tunA, topo.tunB);
@@ -359,6 +447,38 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
         };
       };
       setups.push({ setup: offload ? 'vectun-offload' : 'vectun-no-offload', topo, counters });
+    }
+    const multi = options.multiStream === false ? undefined : (options.multiStream ?? { streams: 4, queues: Math.max(2, os.cpus().length) });
+    if (multi !== undefined) {
+      for (const setup of ['multi-1q', 'multi-nq-main', 'multi-nq-workers'] as const) {
+        const queues = setup === 'multi-1q' ? 1 : multi.queues;
+        // The workers adopt their queues before the devices move into the namespaces
+        // (Tun.fromFd resolves the device by name in this namespace).
+        let fwd: QueueBridgeHandle | undefined;
+        const topo = await createTunTopology({
+          offload: true,
+          queues,
+          beforeMove: async (a, b) => {
+            fwd = await bridgeQueues(a, b, { singleThread: setup === 'multi-nq-main' });
+            await fwd.ready;
+          },
+        });
+        topologies.push(topo);
+        if (fwd === undefined) throw new VectunError('ERR_LAB_COMMAND', 'multi-queue bridge did not start');
+        const started = fwd;
+        stops.push(() => started.stop());
+        const counters = (): ForwarderCounters => {
+          const { aToB, bToA } = started.stats;
+          return {
+            bytes: aToB.bytes + bToA.bytes,
+            packetsPerRead: aToB.packetsPerRead,
+            packetsPerWrite: aToB.packetsPerWrite,
+            drops: aToB.drops + bToA.drops,
+          };
+        };
+        setups.push({ setup, topo, counters, streams: multi.streams });
+      }
+      setups.push(await allWorkersSetup(multi));
     }
     if (options.passthrough === true) {
       const p = await createPassthrough();
@@ -377,7 +497,8 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
         if (profiling) await profiler.start();
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const gbps = iperf ? await iperf3(s.topo.a.ns, s.topo.b.ns, address, seconds) : await nodeTransfer(s.topo, address, seconds);
+        const streams = s.streams ?? 1;
+        const gbps = iperf ? await iperf3(s.topo.a.ns, s.topo.b.ns, address, seconds, streams) : await nodeTransfer(s.topo, address, seconds, streams);
         const c = process.cpuUsage(c0);
         if (profiling) await profiler.stop();
         const acc = cpu.get(s.setup)!;
@@ -416,10 +537,18 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
       family,
       seconds,
       runs,
-      offloadVsVeth: paired('vectun-offload', 'veth'),
-      offloadVsNoOffload: paired('vectun-offload', 'vectun-no-offload'),
+      offloadVsVeth: single ? paired('vectun-offload', 'veth') : NaN,
+      offloadVsNoOffload: single ? paired('vectun-offload', 'vectun-no-offload') : NaN,
     };
     if (profiler) result.profile = profiler.summary();
+    if (multi !== undefined) {
+      result.multiStream = {
+        ...multi,
+        workersVsOneQueue: paired('multi-nq-workers', 'multi-1q'),
+        workersVsMainThread: paired('multi-nq-workers', 'multi-nq-main'),
+        allWorkersVsWorkers: paired('multi-nq-allworkers', 'multi-nq-workers'),
+      };
+    }
     return result;
   } finally {
     // Stop before removing (so closes are not errors), wait after: closing settles pending I/O.
@@ -442,6 +571,11 @@ export function formatE2eResult(r: E2eBenchResult): string {
   }
   lines.push(`  offload / veth:       ${r.offloadVsVeth.toFixed(2)} (target >= 0.60)`);
   lines.push(`  offload / no offload: ${r.offloadVsNoOffload.toFixed(2)} (target >= 4.00)`);
+  if (r.multiStream) {
+    const m = r.multiStream;
+    lines.push(`  ${m.streams} streams, ${m.queues} queues with workers / 1 queue: ${m.workersVsOneQueue.toFixed(2)} (target >= 1.50); / ${m.queues} queues on the main thread: ${m.workersVsMainThread.toFixed(2)}`);
+    lines.push(`  queue 0 in a worker too / queue 0 on the main thread: ${m.allWorkersVsWorkers.toFixed(2)}`);
+  }
   if (r.profile) {
     const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
     const stages = Object.entries(r.profile.stages).sort((a, b) => b[1] - a[1]);
@@ -459,6 +593,10 @@ function parseArgs(argv: string[]): E2eBenchOptions & { json: boolean } {
     if (a === '--json') o.json = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--passthrough') o.passthrough = true;
+    else if (a === '--no-multi') o.multiStream = false;
+    else if (a === '--no-single') o.singleStream = false;
+    else if (a === '--streams' && v !== undefined) (o.multiStream = { streams: Number(v), queues: o.multiStream ? o.multiStream.queues : Math.max(2, os.cpus().length) }), i++;
+    else if (a === '--queues' && v !== undefined) (o.multiStream = { streams: o.multiStream ? o.multiStream.streams : 4, queues: Number(v) }), i++;
     else if (a === '--seconds' && v !== undefined) (o.seconds = Number(v)), i++;
     else if (a === '--repeats' && v !== undefined) (o.repeats = Number(v)), i++;
     else if (a === '--family' && (v === '4' || v === '6')) (o.family = Number(v) as 4 | 6), i++;

@@ -45,10 +45,20 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
           `${o.repeats === 1 ? 'one measurement per setup' : `median of ${o.repeats} interleaved measurements per setup`}, traffic by ` +
           `${e2e.tool === 'iperf3' ? 'iperf3' : 'the built-in Node transfer (iperf3 not installed)'}\n`,
       );
-      io.stdout.write(formatThroughputTable(e2e.runs));
+      io.stdout.write(formatThroughputTable(e2e.runs.filter((r) => !r.setup.startsWith('multi-'))));
       io.stdout.write(
         `same-repeat ratios (median): offload / veth ${e2e.offloadVsVeth.toFixed(2)}, offload / no offload ${e2e.offloadVsNoOffload.toFixed(2)}\n\n`,
       );
+      const m = e2e.multiStream;
+      if (m !== undefined) {
+        io.stdout.write(`${m.streams} TCP streams A -> B (iperf3 -P ${m.streams}), offload on, the same run:\n`);
+        io.stdout.write(formatThroughputTable(e2e.runs.filter((r) => r.setup.startsWith('multi-')), 'vs 1 queue', m.queues));
+        io.stdout.write(
+          `same-repeat ratios (median): ${m.queues} queues with workers / 1 queue ${m.workersVsOneQueue.toFixed(2)} (target 1.50), ` +
+            `/ ${m.queues} queues on the main thread ${m.workersVsMainThread.toFixed(2)}; ` +
+            `queue 0 in a worker too / on the main thread ${m.allWorkersVsWorkers.toFixed(2)}\n\n`,
+        );
+      }
     }
 
     // UDP: vectun UdpSocket vs Node dgram, 1200-byte datagrams between the namespaces (src/bench/udp.ts).

@@ -7,15 +7,18 @@
  * namespace, addressed, brought down and up, MTU changed. None of that
  * invalidates the file descriptor, so forwarding simply continues; the events
  * are logged on stderr. Only the deletion of a device ends the bridge.
+ *
+ * With `--queues N` each further queue pair runs in its own worker thread
+ * (src/device/bridge-queues.ts), so N queues use up to N cores.
  * @module
  */
-import { bridge, type BridgeHandle } from '../device/bridge.js';
+import { bridgeQueues } from '../device/bridge-queues.js';
 import type { Tun } from '../device/tun.js';
 import { VectunError } from '../errors.js';
 import { ExitCode } from './exit-codes.js';
 import { PERMISSION_FIX, checkPrerequisites, describeMissing } from './prereq.js';
 import { describeError, type BridgeOptions, type CliIO } from './program.js';
-import { bridgeStatsJson, describeOffload, formatBridgeStats, type DirectionCounters } from './report.js';
+import { bridgeStatsJson, describeOffload, formatBridgeStats } from './report.js';
 
 /** Events worth a log line while bridging (device contract, architecture.md). */
 const LOGGED_EVENTS = ['up', 'down', 'mtu', 'moved', 'removed', 'warning'] as const;
@@ -55,26 +58,26 @@ export async function runBridge(o: BridgeOptions, io: CliIO): Promise<number> {
     }
     // Without an 'error' listener an EventEmitter error would crash the process.
     for (const t of tuns) t.on('error', (err: unknown) => log(`${t.name}: error: ${describeError(err)}`));
-    log(
-      `forwarding ${a.name} (offload: ${offloadA}) <-> ${b.name} (offload: ${offloadB}), ${a.queues} queue(s); ` +
-        'stop with Ctrl-C or SIGTERM',
-    );
-
     const started = process.hrtime.bigint();
     // A signal, or a failing direction (e.g. a device deleted), ends the run. The loop of the
     // other direction may still wait on a read, so the failure is signalled here, not by `done`.
     let onFailure: () => void = () => undefined;
     const failed = new Promise<void>((resolve) => (onFailure = resolve));
-    const { pairs, extra } = await openPorts(a, b, o);
-    tuns.push(...extra);
-    const handles = pairs.map(([pa, pb]) =>
-      bridge(pa, pb, {
-        signal: io.signal,
-        onError: (err, direction) => {
-          log(`${direction === 'aToB' ? `${pa.name} -> ${pb.name}` : `${pb.name} -> ${pa.name}`} stopped: ${describeError(err)}`);
-          onFailure();
-        },
-      }),
+    // Queue pair 0 on this thread, every further pair in its own worker thread (bridge-queues.ts).
+    const fwd = await bridgeQueues(a, b, {
+      offload: o.offload,
+      onError: (err, { queue, direction }) => {
+        log(`${direction === 'aToB' ? `${a.name} -> ${b.name}` : `${b.name} -> ${a.name}`} (queue ${queue}) stopped: ${describeError(err)}`);
+        onFailure();
+      },
+    });
+    // Announced once every worker holds its queues: from then on the devices may be moved.
+    await fwd.ready.then(
+      () => log(
+        `forwarding ${a.name} (offload: ${offloadA}) <-> ${b.name} (offload: ${offloadB}), ${a.queues} queue(s)` +
+          `${fwd.queues > 1 ? `, ${fwd.queues - 1} in worker threads` : ''}; stop with Ctrl-C or SIGTERM`,
+      ),
+      () => onFailure(), // already logged by onError
     );
     await Promise.race([
       new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true }))),
@@ -83,16 +86,20 @@ export async function runBridge(o: BridgeOptions, io: CliIO): Promise<number> {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // Stop, then close without waiting for the stop: closing settles the reads the loops still
     // wait on and rejects a write stuck on a vanished device, which lets the stop complete.
-    const stopping = handles.map((h) => h.stop());
+    // The workers stop, close their queues and report their final counters; then this
+    // thread closes queue 0, and with the last descriptor the kernel removes a device it created.
+    const stopping = fwd.stop();
     for (const t of tuns.splice(0)) await t.close();
-    await Promise.all(stopping);
-    await Promise.all(handles.map((h) => h.done.catch(() => undefined)));
+    await stopping;
+    await fwd.done.catch(() => undefined);
 
-    const stats = sumStats(handles);
-    const error = handles.map((h) => h.error).find((e) => e !== undefined);
+    const stats = fwd.stats;
+    const error = fwd.error;
     const names = { a: o.ifA, b: o.ifB };
     if (o.json) {
-      io.stdout.write(bridgeStatsJson(names, { a: offloadA, b: offloadB }, stats, seconds, error === undefined ? undefined : describeError(error)));
+      io.stdout.write(
+        bridgeStatsJson(names, { a: offloadA, b: offloadB }, stats, seconds, error === undefined ? undefined : describeError(error), fwd.perQueue),
+      );
     } else {
       io.stdout.write(formatBridgeStats(names, stats, seconds));
     }
@@ -101,46 +108,6 @@ export async function runBridge(o: BridgeOptions, io: CliIO): Promise<number> {
   } finally {
     for (const t of tuns) await t.close().catch(() => undefined);
   }
-}
-
-/**
- * The port pairs to bridge: the devices themselves, and with several queues
- * also queue i of A with queue i of B, each adopted as its own Tun (each
- * queue is its own fd; the kernel spreads flows over the queues, so the
- * pairs run independently).
- */
-async function openPorts(a: Tun, b: Tun, o: BridgeOptions): Promise<{ pairs: [Tun, Tun][]; extra: Tun[] }> {
-  const pairs: [Tun, Tun][] = [[a, b]];
-  const extra: Tun[] = [];
-  const n = Math.min(a.queues, b.queues);
-  const { Tun: TunClass } = await import('../device/tun.js');
-  for (let i = 1; i < n; i++) {
-    const qa = await TunClass.fromFd(a.queue(i).fd, { offload: o.offload });
-    extra.push(qa);
-    const qb = await TunClass.fromFd(b.queue(i).fd, { offload: o.offload });
-    extra.push(qb);
-    pairs.push([qa, qb]);
-  }
-  return { pairs, extra };
-}
-
-/** Both directions summed over every queue pair. */
-function sumStats(handles: readonly BridgeHandle[]): { aToB: DirectionCounters; bToA: DirectionCounters } {
-  const zero = (): DirectionCounters => ({ reads: 0, packets: 0, bytes: 0, written: 0, writes: 0, drops: 0 });
-  const total = { aToB: zero(), bToA: zero() };
-  for (const h of handles) {
-    for (const dir of ['aToB', 'bToA'] as const) {
-      const s = h.stats[dir];
-      const t = total[dir];
-      t.reads += s.reads;
-      t.packets += s.packets;
-      t.bytes += s.bytes;
-      t.written += s.written;
-      t.writes += s.writes;
-      t.drops += s.drops;
-    }
-  }
-  return total;
 }
 
 function formatDetail(detail: unknown): string {

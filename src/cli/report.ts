@@ -125,6 +125,7 @@ export function bridgeStatsJson(
   stats: { aToB: DirectionCounters; bToA: DirectionCounters },
   elapsedSeconds: number,
   error?: string,
+  perQueue?: readonly { queue: number; thread: string; aToB: DirectionCounters; bToA: DirectionCounters }[],
 ): string {
   const dir = (s: DirectionCounters) => ({
     ...snapshotCounters(s),
@@ -141,6 +142,7 @@ export function bridgeStatsJson(
         seconds: Number(elapsedSeconds.toFixed(3)),
         aToB: dir(stats.aToB),
         bToA: dir(stats.bToA),
+        ...(perQueue === undefined ? {} : { queues: perQueue.map((q) => ({ queue: q.queue, thread: q.thread, aToB: dir(q.aToB), bToA: dir(q.bToA) })) }),
         ...(error === undefined ? {} : { error }),
       },
       null,
@@ -171,19 +173,24 @@ const SETUP_NAMES: Readonly<Record<string, string>> = {
   veth: 'veth pair (kernel limit)',
   'vectun-offload': 'vectun bridge, offload',
   'vectun-no-offload': 'vectun bridge, no offload',
+  'multi-1q': 'vectun bridge, 1 queue',
+  'multi-nq-main': 'N queues, main thread only',
+  'multi-nq-workers': 'N queues, worker per further pair',
+  'multi-nq-allworkers': 'N queues, queue 0 in a worker too',
 };
 
 /**
  * The `vectun bench` end-to-end table. Each row is also shown as a ratio of
- * the first (the veth baseline measured in the same run), since absolute
+ * the first (the veth baseline measured in the same run, or the one-queue
+ * row of the multi-stream table, `baseLabel`), since absolute
  * numbers on a shared machine mean little on their own.
  */
-export function formatThroughputTable(rows: readonly ThroughputRow[]): string {
+export function formatThroughputTable(rows: readonly ThroughputRow[], baseLabel = 'vs veth', queues?: number): string {
   const base = rows[0]?.gbitPerSecond ?? 0;
   return formatTable(
-    ['setup', 'Gbit/s', 'vs veth', 'pkts/read', 'pkts/write', 'drops', 'forwarder CPU'],
+    ['setup', 'Gbit/s', baseLabel, 'pkts/read', 'pkts/write', 'drops', 'forwarder CPU'],
     rows.map((r) => [
-      SETUP_NAMES[r.setup] ?? r.setup,
+      (SETUP_NAMES[r.setup] ?? r.setup).replace(/^N queues/, queues === undefined ? 'N queues' : `${queues} queues`),
       r.gbitPerSecond.toFixed(2),
       base > 0 ? `${(r.gbitPerSecond / base).toFixed(2)}x` : 'n/a',
       r.forwarder ? r.forwarder.packetsPerRead.toFixed(1) : '-',

@@ -81,7 +81,10 @@ function checksumSumSlow(
     lastSum = s;
     return s(data.byteOffset + start, n, initial);
   }
-  const arena = arenaOf(buffer);
+  // Arena memory is whole 64 KiB WebAssembly pages: a packet's own buffer
+  // (the usual plain Uint8Array) skips the WeakMap lookup.
+  const bufferLength = buffer.byteLength;
+  const arena = bufferLength >= 65536 && (bufferLength & 0xffff) === 0 ? arenaOf(buffer) : undefined;
   if (arena !== undefined) {
     prevBuffer = lastBuffer;
     prevSum = lastSum;

@@ -678,8 +678,11 @@ export class Coalescer {
 const shared = { tcp: freshCoalescer({ tcp: true, udp: false }), udp: freshCoalescer({ tcp: true, udp: true }) };
 
 /**
- * Issue #3: coalesces `packets` into write vectors, one per writev, in write
- * order (GRO-O1). Concatenating a vector gives the exact frame for the TUN:
+ * Coalesces `packets` into write vectors, one per writev, in write order
+ * (GRO-O1): the one-shot form. For a stream of batches, {@link Coalescer} is
+ * the fast form: it recycles its write lists and header buffers (valid until
+ * its next call) and can skip checksums the caller vouches for. Here every
+ * call returns new arrays and header buffers that stay valid while held. Concatenating a vector gives the exact frame for the TUN:
  * `[10-byte virtio header, head packet, payload fragment, ...]` (SG-1).
  * Every input packet is carried exactly once; fragments are views on the
  * input (no payload copy); head packets are rewritten in place (GRO-A4,

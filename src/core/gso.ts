@@ -168,19 +168,20 @@ export function segmentInto(frame: Uint8Array, out: Uint8Array, packets: Uint8Ar
 }
 
 /**
- * Splits one frame into plain IP packets (issue #3 signature). `frame` is not
- * modified.
+ * Splits one frame into plain IP packets (issue #3 signature), in fresh
+ * memory. `frame` is not modified. For a stream of frames, {@link Segmenter}
+ * is the fast form: it recycles one output area and allocates nothing per
+ * call.
  *
  * The packets are views on one new `ArrayBuffer` per call holding exactly
  * this frame's segments, so a packet stays valid and unaliased for as long
  * as the caller holds it, and holding one keeps only this call's bytes
  * alive. The frame is split in a scratch arena (fused copy + checksum) and
- * the result copied out once. Fresh memory is most of the cost (bench/run.ts
- * reports it as `alloc+copy`): the garbage collector frees dropped results
- * only every few hundred calls, so each call writes ~64 KiB of cache-cold or
- * newly faulted memory. Bump-allocated 2 MiB and 256 KiB blocks, and
- * `ArrayBuffer#slice` of the scratch, measured no faster. Where speed
- * matters, {@link segmentInto} into a reused area avoids this cost.
+ * the result copied out once, into memory allocated without a zero fill.
+ * What remains above {@link Segmenter.segment} is the fresh memory itself:
+ * the garbage collector frees dropped results only every few hundred calls,
+ * so each call writes ~64 KiB of cache-cold, sometimes newly faulted, memory
+ * (bench/run.ts reports it as `alloc+copy`).
  * @throws VectunError as {@link segmentInto}; `ERR_OUTPUT_TOO_SMALL` only if
  *   the segments would exceed {@link SEGMENT_OUTPUT_LIMIT} bytes.
  */
@@ -200,14 +201,154 @@ export function segment(frame: Uint8Array): Uint8Array[] {
     viewBuffer = NO_BUFFER;
     return packets;
   }
-  // Views are made on the result while its bytes are still built in the
-  // scratch; nothing can observe them before the copy below.
-  const result = new Uint8Array(needed);
-  viewBuffer = result.buffer;
-  viewBase = 0;
-  result.set(splitInScratch(frame, packets));
-  viewBuffer = NO_BUFFER;
+  // Split in the scratch arena without views, then copy the result out with
+  // the typed-array copy constructor: V8 allocates its memory uninitialized
+  // and copies once, where `new Uint8Array(n)` (and ArrayBuffer#slice) first
+  // zero-fill the fresh, cache-cold memory, which cost as much as the split
+  // itself (perf: memset 14% of segment()). The views are made on the copy,
+  // from the layout (RD-9).
+  makeViews = false;
+  let work: Uint8Array;
+  try {
+    work = splitInScratch(frame, packets);
+  } finally {
+    makeViews = true;
+  }
+  const result = new Uint8Array(work).buffer;
+  pushLayoutViews(result, 0, work.length, packets);
   return packets;
+}
+
+/**
+ * Pushes one view per segment of the frame last validated, laid out
+ * contiguously from `base` in `buffer` as RD-9 builds them; `n` is the bytes
+ * the split wrote (the single packet's length for gso_type NONE).
+ */
+function pushLayoutViews(buffer: ArrayBufferLike, base: number, n: number, packets: Uint8Array[]): void {
+  if (gsoType === GSO_NONE) {
+    packets.push(new Uint8Array(buffer, base, n));
+    return;
+  }
+  const L = inLen;
+  const hl = hdrLen;
+  const gs = gsoSize;
+  for (let start = hl, at = base; start < L; start += gs) {
+    const len = hl + (start + gs < L ? gs : L - start);
+    packets.push(new Uint8Array(buffer, at, len));
+    at += len;
+  }
+}
+
+/** Default output area of a {@link Segmenter}: a 64 KiB frame at gso_size 100 fits. */
+const SEGMENTER_BYTES = 1 << 20;
+
+/**
+ * The fast form of {@link segment}: splits frames into a recycled output
+ * area, the read-side counterpart of {@link Coalescer}.
+ *
+ * `segment(frame)` returns the same bytes as the free function, as views on
+ * this instance's own WebAssembly memory ({@link Arena}): the frame is copied
+ * in and split there with the fused copy + checksum, and nothing is
+ * allocated per call once the frame layout repeats (the returned array and
+ * its view objects are reused too). **The returned array and every packet in
+ * it are valid only until the next `segment` call on the same instance**,
+ * which overwrites the bytes, reuses the views and refills the array. Copy a
+ * packet (`packet.slice()`) to keep it longer, or use {@link segment}, whose
+ * packets live as long as they are held. Not reentrant; one instance per
+ * reader (or per worker).
+ *
+ * ```ts
+ * const splitter = new Segmenter();
+ * for (const frame of frames) {
+ *   for (const packet of splitter.segment(frame)) handle(packet); // done with them before the next call
+ * }
+ * ```
+ */
+export class Segmenter {
+  #arena: Arena | undefined;
+  readonly #packets: Uint8Array[] = [];
+  // Offset and length of each cached view in #packets, to reuse view objects.
+  #offsets = new Int32Array(64);
+  #lengths = new Int32Array(64);
+  #cached = 0;
+
+  /**
+   * Splits one frame read from a TUN device with virtio-net headers into
+   * plain IP packets (RD-2..RD-11, D-3..D-5), like {@link segment}. `frame`
+   * is not modified.
+   * @returns the packets, valid until the next call on this instance.
+   * @throws VectunError as {@link segment}.
+   */
+  segment(frame: Uint8Array): Uint8Array[] {
+    validate(frame);
+    if (needed > SEGMENT_OUTPUT_LIMIT) {
+      throw packetError('ERR_OUTPUT_TOO_SMALL', `frame needs ${needed} output bytes, more than a Segmenter holds (${SEGMENT_OUTPUT_LIMIT}); use segmentInto`);
+    }
+    // Frame slot, 8-byte aligned, then the output area.
+    const outAt = (frame.length + 7) & ~7;
+    let arena = this.#arena;
+    if (arena === undefined || outAt + needed > arena.bytes.length) {
+      arena = this.#arena = new Arena(Math.max(SEGMENTER_BYTES, outAt + needed));
+      this.#cached = 0; // views on the old memory must not be reused
+    }
+    const bytes = arena.bytes;
+    bytes.set(frame);
+    const f = bytes.subarray(0, frame.length);
+    const out = bytes.subarray(outAt, outAt + needed);
+    const packets = this.#packets;
+    packets.length = 0;
+    makeViews = false;
+    let n: number;
+    try {
+      n = gsoType === GSO_NONE ? single(f, out, packets) : split(f, out, packets, arena);
+    } finally {
+      makeViews = true;
+    }
+    this.#views(bytes.buffer, outAt, n);
+    return packets;
+  }
+
+  /** Fills #packets with the layout's views from `base`, reusing cached view objects. */
+  #views(buffer: ArrayBufferLike, base: number, n: number): void {
+    if (gsoType === GSO_NONE) {
+      this.#view(0, buffer, base, n);
+      return;
+    }
+    const L = inLen;
+    const hl = hdrLen;
+    const gs = gsoSize;
+    let i = 0;
+    for (let start = hl, at = base; start < L; start += gs, i++) {
+      const len = hl + (start + gs < L ? gs : L - start);
+      this.#view(i, buffer, at, len);
+      at += len;
+    }
+  }
+
+  /** Appends the view for segment `i` at `at` (RD-9 layout): the cached one when it matches. */
+  #view(i: number, buffer: ArrayBufferLike, at: number, len: number): void {
+    if (i < this.#cached) {
+      if (this.#offsets[i] === at && this.#lengths[i] === len) {
+        this.#packets.push(this.#cache[i]!);
+        return;
+      }
+    } else if (i >= this.#offsets.length) {
+      const o = new Int32Array(this.#offsets.length * 2);
+      const l = new Int32Array(this.#offsets.length * 2);
+      o.set(this.#offsets);
+      l.set(this.#lengths);
+      this.#offsets = o;
+      this.#lengths = l;
+    }
+    const v = new Uint8Array(buffer, at, len);
+    this.#cache[i] = v;
+    this.#offsets[i] = at;
+    this.#lengths[i] = len;
+    if (i >= this.#cached) this.#cached = i + 1;
+    this.#packets.push(v);
+  }
+
+  readonly #cache: Uint8Array[] = [];
 }
 
 /**
@@ -236,6 +377,9 @@ let scratch: Arena | undefined;
 const NO_BUFFER = new ArrayBuffer(0);
 let viewBuffer: ArrayBufferLike = NO_BUFFER;
 let viewBase = 0;
+// False while segment() splits in the scratch arena: it makes its views
+// afterwards, on the copy.
+let makeViews = true;
 
 /** RD-6/RD-7: gso_type NONE, one packet, checksum completed if NEEDS_CSUM. */
 function single(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[]): number {
@@ -253,7 +397,7 @@ function single(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[]): numb
     out[at] = c >> 8;
     out[at + 1] = c & 0xff;
   }
-  packets.push(new Uint8Array(viewBuffer, viewBase, n));
+  if (makeViews) packets.push(new Uint8Array(viewBuffer, viewBase, n));
   return n;
 }
 
@@ -367,6 +511,7 @@ function splitFast(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], ar
   const outAbs = out.byteOffset;
   const vb = viewBuffer;
   const vBase = viewBase;
+  const views = makeViews;
   let o = 0;
   let i = 0;
   for (let segStart = hl; segStart < L; segStart += gs, i++) {
@@ -421,13 +566,14 @@ function splitFast(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[], ar
     out[th + co + 1] = c & 0xff;
     // The constructor is ~40% cheaper than subarray (no species lookup),
     // and this view is the one allocation per segment.
-    packets.push(new Uint8Array(vb, vBase + o, total));
+    if (views) packets.push(new Uint8Array(vb, vBase + o, total));
     o += total;
     if (fused && segEnd < L) {
       // The other segments in one WebAssembly call, from this one's header;
       // views after. 45 segments: 4.0 us instead of 5.0 (bench e, arena).
       const kind = (isV4 ? 1 : 0) | (isUdp ? 2 : 0);
       o = arena.split(outAbs, frameAbs, hl, cs, gs, L, kind, origId, firstSeq, ipBase, thBase, midFlags, lastFlags, co, 1);
+      if (!views) break;
       for (let at = total, start = segEnd; start < L; start += gs) {
         const n = hl + (start + gs < L ? gs : L - start);
         packets.push(new Uint8Array(vb, vBase + at, n));
@@ -467,6 +613,7 @@ function splitLiteral(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[],
   const outAbs = out.byteOffset;
   const vb = viewBuffer;
   const vBase = viewBase;
+  const views = makeViews;
   let o = 0; // start of the current segment in out
   let i = 0;
   for (let segStart = hl; segStart < L; segStart += gs, i++) {
@@ -531,7 +678,7 @@ function splitLiteral(frame: Uint8Array, out: Uint8Array, packets: Uint8Array[],
     if (at < limit) out[at] = c >> 8;
     if (at + 1 < limit) out[at + 1] = c & 0xff;
 
-    packets.push(new Uint8Array(vb, vBase + o, total));
+    if (views) packets.push(new Uint8Array(vb, vBase + o, total));
     o = limit;
   }
   return o;

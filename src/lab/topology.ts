@@ -63,6 +63,14 @@ export interface TunTopologyOptions extends TopologyOptions {
   offload?: boolean | 'require';
   /** Passed to `Tun.open`. */
   batchSize?: number;
+  /** Passed to `Tun.open` (IFF_MULTI_QUEUE when > 1). */
+  queues?: number;
+  /**
+   * Runs once both devices are open, before they move into the namespaces:
+   * e.g. to hand queues to worker threads, which adopt them by name here.
+   * A rejection undoes the topology.
+   */
+  beforeMove?: (tunA: Tun, tunB: Tun) => Promise<void>;
 }
 
 let devCounter = 0;
@@ -170,10 +178,12 @@ export async function createTunTopology(options: TunTopologyOptions = {}): Promi
       name: labDeviceName(side),
       offload: options.offload ?? true,
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      ...(options.queues === undefined ? {} : { queues: options.queues }),
     });
   const [tunA, tunB] = await buildOrUndo(close, async () => {
     tuns.push(await open('a'));
     tuns.push(await open('b'));
+    await options.beforeMove?.(tuns[0]!, tuns[1]!);
     return tuns.slice() as [Tun, Tun];
   });
   const topo = await createTopologyAround(tunA.name, tunB.name, close, options);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { VectunError } from '../../src/errors.js';
 import { Arena } from '../../src/core/arena.js';
 import { checksumSum, transportChecksumValid } from '../../src/core/checksum.js';
-import { SEGMENT_OUTPUT_LIMIT, segment, segmentInto } from '../../src/core/gso.js';
+import { SEGMENT_OUTPUT_LIMIT, Segmenter, segment, segmentInto } from '../../src/core/gso.js';
 import {
   GSO_NONE,
   GSO_TCPV4,
@@ -87,12 +87,15 @@ function expectedSegments(o: GsoOpts): Uint8Array[] {
   return out;
 }
 
-type Path = 'segment' | 'plain-out' | 'arena-fused' | 'frame-in-arena' | 'two-arenas' | 'plain-frame-arena-out';
-const PATHS: Path[] = ['segment', 'plain-out', 'arena-fused', 'frame-in-arena', 'two-arenas', 'plain-frame-arena-out'];
+type Path = 'segment' | 'segmenter' | 'plain-out' | 'arena-fused' | 'frame-in-arena' | 'two-arenas' | 'plain-frame-arena-out';
+const PATHS: Path[] = ['segment', 'segmenter', 'plain-out', 'arena-fused', 'frame-in-arena', 'two-arenas', 'plain-frame-arena-out'];
+// One instance for every test: each frame reuses the output area and views of the one before.
+const splitter = new Segmenter();
 
 /** Runs one frame through one API path; returns the packets as fresh copies. */
 function run(f: Uint8Array, path: Path): Uint8Array[] {
   if (path === 'segment') return segment(f);
+  if (path === 'segmenter') return splitter.segment(f).map((p) => p.slice());
   const packets: Uint8Array[] = [];
   let input = f;
   if (path !== 'plain-out' && path !== 'plain-frame-arena-out') {
@@ -151,6 +154,10 @@ function rejects(f: Uint8Array, code: string): void {
   for (const path of PATHS) {
     if (path === 'segment') {
       assert.equal(codeOf(() => segment(f)), code, path);
+      continue;
+    }
+    if (path === 'segmenter') {
+      assert.equal(codeOf(() => splitter.segment(f)), code, path);
       continue;
     }
     const packets: Uint8Array[] = [];
@@ -690,4 +697,75 @@ test('RD-2..RD-9 random and mutated frames: every path equals the reference mode
       }
     }
   }
+});
+
+// ---------------------------------------------------------------- Segmenter and segment() lifetimes
+
+test('Segmenter (RD-9, D-5): packets are views on its own memory, valid until the next call, which overwrites them', () => {
+  const s = new Segmenter();
+  const f1 = superFrame({ ...T4, payload: 300, gsoSize: 100, seq: 1 }).frame;
+  const f2 = superFrame({ ...T4, payload: 300, gsoSize: 100, seq: 5001, fill: 9 }).frame;
+  const first = s.segment(f1);
+  const firstCopy = first.map((p) => p.slice());
+  const firstViews = [...first];
+  const ref1 = referenceSegment(f1);
+  const ref2 = referenceSegment(f2);
+  assert.ok(!('code' in ref1) && !('code' in ref2));
+  assert.deepEqual(firstCopy, ref1.packets);
+  assert.ok(first.every((p) => p.buffer === first[0]!.buffer), 'one output area');
+  const second = s.segment(f2);
+  assert.equal(second, first, 'the returned array is reused');
+  assert.deepEqual(second.map((p) => p.slice()), ref2.packets);
+  // Same layout: the same view objects, now holding the second frame's segments.
+  for (let i = 0; i < 3; i++) assert.equal(second[i], firstViews[i], `view ${i} reused`);
+  assert.notDeepEqual(firstViews.map((p) => p.slice()), firstCopy, 'the earlier views were overwritten (documented)');
+  // A different layout makes new views of the right lengths.
+  const f3 = superFrame({ ...T4, payload: 250, gsoSize: 120 }).frame;
+  const third = s.segment(f3);
+  assert.deepEqual(third.map((p) => p.length), [160, 160, 50]);
+  assert.notEqual(third[1], firstViews[1]);
+});
+
+test('Segmenter D-5: a frame whose segments exceed its area grows it; later frames still equal the reference', () => {
+  const s = new Segmenter();
+  const small = superFrame({ ...U4, payload: 2400, gsoSize: 1200 }).frame;
+  const before = s.segment(small)[0]!;
+  const huge = superFrame({ ...T4, payload: 40000, gsoSize: 1 }).frame; // 40000 x 41 bytes > 1 MiB
+  const got = s.segment(huge);
+  assert.equal(got.length, 40000);
+  assert.notEqual(got[0]!.buffer, before.buffer, 'a bigger area');
+  const ref = referenceSegment(small);
+  assert.ok(!('code' in ref));
+  assert.deepEqual(s.segment(small).map((p) => p.slice()), ref.packets);
+});
+
+test('Segmenter: bad frames throw the D-10 code and leave the last result untouched', () => {
+  const s = new Segmenter();
+  const good = superFrame({ ...T6, payload: 200, gsoSize: 100 }).frame;
+  const last = s.segment(good).map((p) => p.slice());
+  const bad = good.slice();
+  bad[1] = 0x81; // HDR-6
+  assert.equal(codeOf(() => s.segment(bad)), 'ERR_GSO_TYPE_UNSUPPORTED');
+  assert.equal(codeOf(() => s.segment(good.subarray(0, 5))), 'ERR_VNET_HDR_SHORT');
+  assert.deepEqual(s.segment(good).map((p) => p.slice()), last);
+});
+
+test('segment(): packets stay valid and unaliased while held, across later segment() and Segmenter calls', () => {
+  const s = new Segmenter();
+  const frames = [0, 1, 2, 3].map((k) => superFrame({ ...(k % 2 ? U6 : T4), payload: 3000 + k, gsoSize: 1000, seq: 1 + k * 7919, fill: k }).frame);
+  const held = frames.map((f) => segment(f));
+  const copies = held.map((ps) => ps.map((p) => p.slice()));
+  for (let r = 0; r < 20; r++) for (const f of frames) {
+    segment(f);
+    s.segment(f);
+  }
+  assert.deepEqual(held.map((ps) => ps.map((p) => p.slice())), copies, 'held packets unchanged');
+  const buffers = new Set(held.flat().map((p) => p.buffer));
+  assert.equal(buffers.size, held.length, 'one buffer per call, shared with nothing else');
+  for (const ps of held) assert.equal(ps[0]!.buffer.byteLength, ps.reduce((n, p) => n + p.length, 0), 'holding a packet keeps only its own call alive');
+  frames.forEach((f, i) => {
+    const ref = referenceSegment(f);
+    assert.ok(!('code' in ref));
+    assert.deepEqual(copies[i], ref.packets);
+  });
 });

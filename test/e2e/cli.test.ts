@@ -8,8 +8,10 @@
  *   2 queues) between two namespaces carries a sha256-verified TCP transfer
  *   over IPv4 and IPv6, keeps forwarding after the devices are moved,
  *   addressed, brought down and up and their MTU changed, prints its
- *   statistics on SIGINT/SIGTERM, and exits 1 when a device is deleted;
- * - `vectun bench --json` measures the three setups and the core;
+ *   statistics on SIGINT/SIGTERM (with 2 queues: pair 1 in a worker thread,
+ *   8 parallel connections, per-queue counters that sum to the totals), and
+ *   exits 1 when a device is deleted;
+ * - `vectun bench --json` measures the three setups, the multi-stream rows and the core;
  * - prerequisite and usage errors exit with their documented codes.
  *
  * Needs root: skips with the reason when unprivileged, fails under `CI`.
@@ -140,7 +142,10 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
     assert.deepEqual(liveNetns(), []);
   });
 
-  test('sha256-verified TCP over IPv4 and IPv6, across down/up and MTU changes; stats as JSON on SIGINT', async () => {
+  // With 2 queues, pair 1 runs in a worker thread (src/device/bridge-queues.ts): SIGINT must stop
+  // it too, its counters must reach the summed statistics, and the devices must go away.
+  const stopSignal = queues === 1 ? 'SIGTERM' : 'SIGINT';
+  test(`sha256-verified TCP over IPv4 and IPv6, across down/up and MTU changes; stats as JSON on ${stopSignal}`, async () => {
     const ifA = `vcli${process.pid % 100000}q${queues}a`;
     const ifB = `vcli${process.pid % 100000}q${queues}b`;
     // With one queue, ifA exists beforehand as a persistent device: the bridge attaches to it.
@@ -210,10 +215,13 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
     }
     await transfer(LAB.b.v4, 16 << 20);
     await transfer(LAB.b.v6, 16 << 20);
+    // Several connections at once: the kernel spreads flows over the queues by hash.
+    const parallel = queues > 1 ? 8 : 0;
+    await Promise.all(Array.from({ length: parallel }, (_, k) => transfer(k % 2 === 0 ? LAB.b.v4 : LAB.b.v6, 4 << 20)));
     assert.equal(child.exitCode, null, `bridge still running: ${stderr}`);
 
     // Either signal stops it normally (exit 0) with the statistics.
-    child.kill(queues === 1 ? 'SIGINT' : 'SIGTERM');
+    child.kill(stopSignal);
     const timer = setTimeout(() => child?.kill('SIGKILL'), 20_000);
     const code = await exited;
     clearTimeout(timer);
@@ -222,17 +230,35 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
     await assert.rejects(nsB.ip(['link', 'show', 'dev', ifB]), `${ifB} removed on exit`);
     if (persistent) await nsA.ip(['link', 'show', 'dev', ifA]);
     else await assert.rejects(nsA.ip(['link', 'show', 'dev', ifA]));
+    type Counters = { reads: number; packets: number; bytes: number; written: number; writes: number; drops: number };
     const stats = JSON.parse(stdout) as {
       devices: { name: string; offload: string }[];
-      aToB: { packets: number; bytes: number; written: number; drops: number };
-      bToA: { packets: number };
+      aToB: Counters;
+      bToA: Counters;
+      queues: { queue: number; thread: string; aToB: Counters; bToA: Counters }[];
     };
     assert.deepEqual(
       stats.devices.map((d) => d.name),
       [ifA, ifB],
     );
     assert.match(stats.devices[0]!.offload, /tso4 tso6/);
-    assert.ok(stats.aToB.bytes >= 96 << 20, `A->B carried the 96 MiB of payload: ${stats.aToB.bytes}`);
+    const payload = (96 << 20) + parallel * (4 << 20);
+    assert.ok(stats.aToB.bytes >= payload, `A->B carried the ${payload >> 20} MiB of payload: ${stats.aToB.bytes}`);
+    // Per queue: pair 0 on the main thread, the others in workers; the totals are their sums.
+    assert.deepEqual(
+      stats.queues.map((q) => [q.queue, q.thread]),
+      Array.from({ length: queues }, (_, q) => [q, q === 0 ? 'main' : 'worker']),
+    );
+    for (const dir of ['aToB', 'bToA'] as const) {
+      for (const k of ['reads', 'packets', 'bytes', 'written', 'writes', 'drops'] as const) {
+        assert.equal(stats.queues.reduce((n, q) => n + q[dir][k], 0), stats[dir][k], `${dir}.${k} is the sum over the queues`);
+      }
+    }
+    if (queues > 1) {
+      const used = stats.queues.filter((q) => q.aToB.packets > 0).length;
+      process.stderr.write(`# ${queues} queues: A->B bytes per queue ${stats.queues.map((q) => q.aToB.bytes).join(', ')} (${used} used)\n`);
+      assert.doesNotMatch(stderr, /ERR_TUN_WORKER/, 'no worker failed');
+    }
     assert.ok(stats.bToA.packets > 0, 'B->A carried the ACKs');
     assert.ok(stats.aToB.written > 0);
     // After the move the device's events belong to the other namespace; the move itself is logged.
@@ -242,12 +268,17 @@ for (const queues of [1, 2]) describe(`vectun bridge between two namespaces, ${q
 });
 
 describe('vectun bench', { skip, timeout: 240_000 }, () => {
-  test('--json: three setups measured in one run, ratios, core micro benchmarks, machine facts', async () => {
+  test('--json: three setups and the multi-stream rows (1 queue, N queues main thread, N with workers) in one run, ratios, core micro benchmarks, machine facts', async () => {
     const r = await runCli(['bench', '--seconds', '1', '--json'], 200_000);
     assert.equal(r.code, ExitCode.OK, r.stderr);
     const out = JSON.parse(r.stdout) as {
       machine: { cpus: number; kernel: string; node: string };
-      e2e: { tool: string; runs: { setup: string; gbitPerSecond: number; forwarder?: { packetsPerWrite: number } }[]; offloadVsVeth: number };
+      e2e: {
+        tool: string;
+        runs: { setup: string; gbitPerSecond: number; forwarder?: { packetsPerWrite: number } }[];
+        offloadVsVeth: number;
+        multiStream: { streams: number; queues: number; workersVsOneQueue: number; workersVsMainThread: number; allWorkersVsWorkers: number };
+      };
       core: { workload: string; usPerBatch: number; outputs: number }[];
       udp: { vectun: { datagramsPerSecond: number }; dgram: { datagramsPerSecond: number }; ratio: number };
     };
@@ -256,8 +287,11 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
     assert.match(out.e2e.tool, /^(iperf3|node)$/);
     assert.deepEqual(
       out.e2e.runs.map((x) => x.setup),
-      ['veth', 'vectun-offload', 'vectun-no-offload'],
+      ['veth', 'vectun-offload', 'vectun-no-offload', 'multi-1q', 'multi-nq-main', 'multi-nq-workers', 'multi-nq-allworkers'],
     );
+    assert.equal(out.e2e.multiStream.streams, 4);
+    assert.ok(out.e2e.multiStream.queues >= 2);
+    for (const k of ['workersVsOneQueue', 'workersVsMainThread', 'allWorkersVsWorkers'] as const) assert.ok(Number.isFinite(out.e2e.multiStream[k]) && out.e2e.multiStream[k] > 0, k);
     for (const run of out.e2e.runs) assert.ok(run.gbitPerSecond > 0, `${run.setup} moved data`);
     // Coalescing is what offload buys: several packets per writev with offload, one without.
     assert.ok(out.e2e.runs[1]!.forwarder!.packetsPerWrite > 2, 'offload coalesces');
@@ -270,10 +304,10 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
 });
 
 describe('vectun bridge when a device is deleted', { skip, timeout: 60_000 }, () => {
-  test('exits 1 with ERR_TUN_REMOVED, still printing the statistics', async () => {
-    const ifA = `vdel${process.pid % 100000}a`;
-    const ifB = `vdel${process.pid % 100000}b`;
-    const child = spawn(process.execPath, [MAIN, 'bridge', ifA, ifB, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const queues of [1, 2]) test(`${queues} queue(s): exits 1 with ERR_TUN_REMOVED, still printing the statistics`, async () => {
+    const ifA = `vdel${process.pid % 100000}q${queues}a`;
+    const ifB = `vdel${process.pid % 100000}q${queues}b`;
+    const child = spawn(process.execPath, [MAIN, 'bridge', ifA, ifB, '--json', '--queues', String(queues)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -285,8 +319,10 @@ describe('vectun bridge when a device is deleted', { skip, timeout: 60_000 }, ()
       await ipHere(['link', 'del', 'dev', ifA]);
       assert.equal(await exited, ExitCode.FAILURE, stderr);
       assert.match(stderr, /ERR_TUN_REMOVED/);
-      const stats = JSON.parse(stdout) as { error?: string };
+      const stats = JSON.parse(stdout) as { error?: string; queues: { thread: string }[] };
       assert.match(stats.error ?? '', /^ERR_TUN_REMOVED/);
+      // With a worker: it stopped too (its final counters are in the output) and the process exited.
+      assert.deepEqual(stats.queues.map((q) => q.thread), queues === 1 ? ['main'] : ['main', 'worker']);
     } finally {
       clearTimeout(killer);
       child.kill('SIGKILL');
