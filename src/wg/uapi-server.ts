@@ -60,8 +60,11 @@ export interface UapiServerOptions {
 
 /** Counters of a {@link UapiServer} (for tests and diagnostics). */
 export interface UapiServerStats {
+  /** Connections accepted. */
   connections: number;
+  /** `get=1` transactions answered. */
   gets: number;
+  /** `set=1` transactions answered. */
   sets: number;
   /** Transactions answered with a non-zero errno. */
   failures: number;
