@@ -95,3 +95,24 @@ if (json) {
     }
   }
 }
+
+// The UDP row (src/bench/udp.ts: vectun UdpSocket vs Node dgram between two
+// namespaces), table mode only, after the core runs so the two do not share
+// the CPU. Needs root (skipped with the reason otherwise); `--no-udp` skips it,
+// `--udp-seconds N` sets its length; JSON: `node dist/src/bench/udp.js --json`.
+if (!json && only === undefined && !process.argv.includes('--no-udp')) {
+  void (async () => {
+    const { labUnavailableReason } = await import('../src/lab/netns.js');
+    const { formatUdpResult, runUdpBenchmark } = await import('../src/bench/udp.js');
+    const reason = labUnavailableReason();
+    if (reason !== undefined) {
+      process.stdout.write(`\nUDP row skipped: ${reason}\n`);
+      return;
+    }
+    const r = await runUdpBenchmark({ seconds: positiveInt('--udp-seconds', 2), repeats: 3, onProgress: (l) => process.stderr.write(`  ${l}\n`) });
+    process.stdout.write('\n' + formatUdpResult(r));
+  })().catch((err: unknown) => {
+    process.stderr.write(`UDP row failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

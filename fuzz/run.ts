@@ -1,7 +1,10 @@
 /**
  * Fuzz target for the offload core (`npm run fuzz`).
  *
- *   node dist/fuzz/run.js [--seed N] [--count N] [--seconds N] [--case N]
+ *   node dist/fuzz/run.js [--seed N] [--count N] [--seconds N] [--case N] [--target core|wg|all]
+ *
+ * `--target wg` runs only the WireGuard protocol target (fuzz/wg.ts); the
+ * default runs both, WireGuard first.
  *
  * Each case is generated from its own 32-bit case seed (derived from --seed
  * and the case number) and is one of:
@@ -51,7 +54,7 @@ export interface FuzzReport {
 }
 
 /** mulberry32: small, fast, good enough to drive mutations. */
-function prng(seed: number): (n: number) => number {
+export function prng(seed: number): (n: number) => number {
   let a = seed >>> 0;
   return (n: number) => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -469,6 +472,27 @@ function main(): void {
   const count = num('--count') ?? 500;
   const seconds = num('--seconds') ?? 30;
   const caseSeed = num('--case');
+  const ti = argv.indexOf('--target');
+  const target = ti >= 0 ? argv[ti + 1] : 'all';
+  if (target !== 'all' && target !== 'core' && target !== 'wg') {
+    process.stderr.write('--target must be core, wg or all\n');
+    process.exit(2);
+  }
+  if (target !== 'core') {
+    // Imported here: fuzz/wg.ts imports this module's prng and caseSeedOf.
+    const { runWgFuzz } = require('./wg.js') as typeof import('./wg.js');
+    const wg = runWgFuzz({ seed, count, seconds, ...(caseSeed !== undefined ? { caseSeed } : {}) });
+    const wgSummary =
+      `wg: ${wg.cases} cases in ${wg.seconds.toFixed(1)} s (parse ${wg.parseCases}, initiation ${wg.initiationCases}, response ${wg.responseCases}, ` +
+      `cookie ${wg.cookieCases}, lookup ${wg.lookupCases}; mutated handshakes rejected ${wg.rejected}, accepted ${wg.accepted}), seed ${seed}`;
+    if (wg.violation) {
+      const v = wg.violation;
+      process.stderr.write(`VIOLATION ${v.kind}: ${v.message}\nafter ${wgSummary}\nreproduce: node dist/fuzz/run.js --target wg --case ${v.caseSeed}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`ok: ${wgSummary}\n`);
+    if (target === 'wg') return;
+  }
   const report = runFuzz({ seed, count, seconds, ...(caseSeed !== undefined ? { caseSeed } : {}) });
   const summary =
     `${report.cases} cases in ${report.seconds.toFixed(1)} s (segment ${report.segmentCases}, of which rejected ${report.segmentErrors}; ` +

@@ -57,8 +57,9 @@ static int resolve(void) {
   LOOKUP(final, EVP_CipherFinal_ex)
   LOOKUP(cleanse, OPENSSL_cleanse)
 #undef LOOKUP
-  ossl.resolved = 1;
-  return 1;
+  /* A build may export the function yet lack the cipher (e.g. a restricted provider). */
+  ossl.resolved = ossl.cipher() != NULL ? 1 : -1;
+  return ossl.resolved > 0;
 }
 
 /* One keypair direction's key: an encrypting and a decrypting context, keyed

@@ -6,6 +6,8 @@
  *   checksums, the virtio-net header.
  * - Device layer: {@link Tun} (open, batched read/write, offloads, link control
  *   and events) and {@link bridge} (forward packets between two devices).
+ * - WireGuard: {@link WgDevice} (a userspace WireGuard interface on a Tun and
+ *   a UdpSocket, configured like wireguard-go through {@link WgControl}).
  * @module
  */
 export { VectunError } from './errors.js';
@@ -19,3 +21,10 @@ export * from './core/gro.js';
 export * from './device/tun.js';
 export * from './device/bridge.js';
 export * from './udp/index.js';
+export { WgDevice, WG_SOCKET_BUFFER, HANDSHAKE_QUEUE_SIZE, UNDER_LOAD_QUEUE } from './wg/device.js';
+export type { WgDeviceOptions, WgTunnel, WgSocket, WgSocketFactory, WgIoResult, WgDeviceStats, WgSendStats, WgReceiveStats, HandshakeCounters } from './wg/device.js';
+export type { SendDrops, SendSocket } from './wg/send.js';
+export type { ReceiveDrops } from './wg/receive.js';
+export { createTransportCipher } from './wg/aead.js';
+export type { TransportCipher, TransportKey, TransportCipherOptions } from './wg/aead.js';
+export type { WgKey, WgEndpoint, WgPeerConfig, WgDeviceConfig, WgPeerUpdate, WgConfigUpdate, WgPeerStatus, WgDeviceStatus, WgControl } from './wg/config.js';

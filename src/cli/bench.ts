@@ -1,8 +1,8 @@
 /**
  * `vectun bench`: one-run comparison of a veth pair (the kernel's limit) with
  * the vectun bridge with and without offload, single TCP stream (iperf3 when
- * installed, else the built-in transfer; the output says which), plus the
- * offload-core micro benchmarks, under a header of machine facts. The
+ * installed, else the built-in transfer; the output says which), the UDP row
+ * (vectun UdpSocket vs Node dgram), plus the offload-core micro benchmarks, under a header of machine facts. The
  * measurements themselves live in `src/bench/`; this file prints them.
  * @module
  */
@@ -51,12 +51,18 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
       );
     }
 
+    // UDP: vectun UdpSocket vs Node dgram, 1200-byte datagrams between the namespaces (src/bench/udp.ts).
+    const { runUdpBenchmark, formatUdpResult } = await import('../bench/udp.js');
+    throwIfAborted(io.signal);
+    const udp = await raceAbort(runUdpBenchmark({ seconds: Math.min(o.seconds, 2), repeats: o.repeats, onProgress: log }), io.signal);
+    if (!o.json) io.stdout.write(formatUdpResult(udp) + '\n');
+
     // The pure core runs in this process, after the end-to-end runs so they do not share the CPU.
     const { runCoreBenchmarks } = await import('../bench/core.js');
     throwIfAborted(io.signal);
     const core = runCoreBenchmarks({ batches: 200, repeats: 3, onProgress: o.json ? undefined : log });
     if (o.json) {
-      io.stdout.write(JSON.stringify({ machine: facts, e2e, core }, null, 2) + '\n');
+      io.stdout.write(JSON.stringify({ machine: facts, e2e, udp, core }, null, 2) + '\n');
     } else {
       io.stdout.write('offload core, one batch = 128 packets or one 64 KiB frame (median of 3 x 200 batches)\n');
       io.stdout.write(formatCoreTable(core));

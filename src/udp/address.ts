@@ -11,11 +11,13 @@
  */
 import { VectunError } from '../errors.js';
 
-/** AF_INET, AF_INET6 (linux/socket.h). */
+/** AF_INET (linux/socket.h). */
 export const AF_INET = 2;
+/** AF_INET6 (linux/socket.h). */
 export const AF_INET6 = 10;
-/** sizeof(struct sockaddr_in), sizeof(struct sockaddr_in6). */
+/** sizeof(struct sockaddr_in). */
 export const SOCKADDR_IN_LEN = 16;
+/** sizeof(struct sockaddr_in6). */
 export const SOCKADDR_IN6_LEN = 28;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -37,6 +39,8 @@ export class UdpEndpoint {
   readonly sockaddr: Uint8Array;
   /** @internal Equal for equal endpoints: the interning and comparison key. */
   readonly key: string;
+  /** @internal `[sockaddr]`, the address list of a one-destination send (no array per send). */
+  readonly sockaddrs: readonly Uint8Array[];
 
   /** @internal use {@link UdpEndpoint.of} or {@link parseSockaddr}. */
   constructor(address: string, port: number, family: 4 | 6, sockaddr: Uint8Array, key: string) {
@@ -45,6 +49,7 @@ export class UdpEndpoint {
     this.family = family;
     this.sockaddr = sockaddr;
     this.key = key;
+    this.sockaddrs = Object.freeze([sockaddr]);
     Object.freeze(this);
   }
 

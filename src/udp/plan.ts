@@ -21,8 +21,9 @@ export const UDP_MAX_SEGMENTS = 64;
  * gso_size * UDP_MAX_SEGMENTS, ip_append_data more than 0xFFFF in total.
  */
 export const UDP_GSO_MAX_BYTES = 65507;
-/** Largest UDP payload over IPv4 (65535 - 20 - 8) and over IPv6 without jumbograms (65535 - 8). */
+/** Largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header). */
 export const UDP_MAX_PAYLOAD_V4 = 65507;
+/** Largest UDP payload over IPv6 without jumbograms: 65535 (payload length field) - 8 (UDP header). */
 export const UDP_MAX_PAYLOAD_V6 = 65527;
 /** Ints per message in {@link SendPlan.plan}: first datagram, datagram count, segment size (0 = no GSO). */
 export const PLAN_STRIDE = 3;

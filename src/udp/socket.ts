@@ -33,6 +33,9 @@ const EHOSTUNREACH = 113;
 const ENETUNREACH = 101;
 const EPERM = 1;
 const EACCES = 13;
+const EAFNOSUPPORT = 97;
+/** Names src/device/native.ts does not know. */
+const UDP_ERRNO_NAMES: Record<number, string> = { 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE', 111: 'ECONNREFUSED', 113: 'EHOSTUNREACH', 92: 'ENOPROTOOPT' };
 
 /** One receive slot: the largest UDP payload or GRO-coalesced receive (65535 - 8 rounded up). */
 export const UDP_RECV_SLOT = 65536;
@@ -43,7 +46,7 @@ const MAX_EINTR = 1000;
 
 /** Options of {@link UdpSocket.open}. */
 export interface UdpOpenOptions {
-  /** 4, 6, or `'dual'` (IPv6 socket that also carries IPv4, shown as IPv4); default from `address`, else `'dual'`. */
+  /** 4, 6, or `'dual'` (IPv6 socket that also carries IPv4, shown as IPv4); default from `address`, else `'dual'` (4 where IPv6 is disabled). */
   family?: 4 | 6 | 'dual';
   /** Local address to bind; default the wildcard of the family. */
   address?: string;
@@ -88,7 +91,11 @@ export interface UdpCapabilities {
 
 /** One receive: datagram views (valid until the next read) and their sources. */
 export interface UdpBatch {
-  /** Views on the socket's arena; valid until the next read. */
+  /**
+   * Views on the socket's arena; valid until the next read. Later reads may
+   * hand out the same view objects again with new contents (views are reused
+   * per receive slot), so copy (`slice()`) what you keep.
+   */
   datagrams: Uint8Array[];
   /** `sources[i]` sent `datagrams[i]`; identical sources are the same object within (and usually across) batches. */
   sources: UdpEndpoint[];
@@ -158,6 +165,8 @@ export interface UdpStats {
   groSegments: number;
   /** Datagrams the kernel dropped for this socket (full receive buffer), from SO_RXQ_OVFL; as of the last receive. */
   receiveDrops: number;
+  /** ICMP errors (ERR_UDP_CONNECTION_REFUSED, ...) a receive call reported for earlier sends, by code; reads go on. */
+  receiveErrors: Record<string, number>;
   /** Messages discarded because they did not fit a slot (MSG_TRUNC; cannot happen with 64 KiB slots). */
   truncated: number;
   /** datagramsSent / sendCalls. */
@@ -211,7 +220,13 @@ interface UdpState {
   lengths: Int32Array;
   segments: Int32Array;
   names: Uint8Array;
+  /** `names` as 32-bit words, for comparing sources. */
+  nameWords: Int32Array;
   drops: Uint32Array;
+  /** Per receive slot: the views handed out for it last time, and the length and segment size they were cut for. */
+  slotViews: (Uint8Array[] | undefined)[];
+  slotLength: Int32Array;
+  slotSegment: Int32Array;
   interner: SourceInterner;
   // send side
   sendBusy: boolean;
@@ -260,7 +275,7 @@ export function udpError(result: number, syscall: string, what?: string): Vectun
         : errno === ENETUNREACH ? 'ERR_UDP_NETWORK_UNREACHABLE'
           : errno === EMSGSIZE ? 'ERR_UDP_MESSAGE_SIZE'
             : 'ERR_UDP_SYSCALL';
-  const name = errno === ECONNREFUSED ? 'ECONNREFUSED' : errno === EHOSTUNREACH ? 'EHOSTUNREACH' : errnoName(errno);
+  const name = UDP_ERRNO_NAMES[errno] ?? errnoName(errno);
   return new VectunError(code, `${syscall}${what === undefined ? '' : ` (${what})`} failed: ${name}`, { errno, syscall });
 }
 
@@ -268,7 +283,7 @@ function emptyStats(): UdpState['stats'] {
   return {
     datagramsSent: 0, bytesSent: 0, sendCalls: 0, sendMessages: 0, gsoSends: 0, gsoSegments: 0, gsoFallbacks: 0,
     gsoSplits: 0, sendWaits: 0, sendFailures: {}, datagramsReceived: 0, bytesReceived: 0, receiveCalls: 0,
-    receiveMessages: 0, groReceives: 0, groSegments: 0, receiveDrops: 0, truncated: 0,
+    receiveMessages: 0, groReceives: 0, groSegments: 0, receiveDrops: 0, receiveErrors: {}, truncated: 0,
   };
 }
 
@@ -344,8 +359,15 @@ export class UdpSocket extends EventEmitter {
     o.signal?.throwIfAborted();
     const b = o.binding ?? loadUdpBinding();
 
-    const inet6 = family !== 4;
-    const fd = b.udpOpen(inet6 ? 6 : 4, family === 6 ? 1 : 0, netns);
+    let inet6 = family !== 4;
+    let fd = b.udpOpen(inet6 ? 6 : 4, family === 6 ? 1 : 0, netns);
+    let effective = family;
+    if (fd === -EAFNOSUPPORT && o.family === undefined && local === undefined) {
+      // IPv6 disabled in this kernel or namespace: the default becomes IPv4.
+      inet6 = false;
+      effective = 4;
+      fd = b.udpOpen(4, 0, netns);
+    }
     if (fd < 0) throw udpError(fd, netns === '' ? 'socket' : 'setns', netns === '' ? undefined : netns);
     try {
       const setOpt = (name: Parameters<UdpBinding['udpSetOption']>[1], value: number): number => b.udpSetOption(fd, name, value);
@@ -373,8 +395,9 @@ export class UdpSocket extends EventEmitter {
       const gsoSupported = b.udpGetOption(fd, 'UDP_SEGMENT') >= 0;
       // UDP_GRO (Linux 5.0): setting it is the probe.
       const gro = wantGro && setOpt('UDP_GRO', 1) >= 0;
-      const bindTo = local ?? UdpEndpoint.of(family === 4 ? '0.0.0.0' : '::', port);
-      const r = b.udpBind(fd, bindTo.sockaddr);
+      const bindTo = local ?? UdpEndpoint.of(effective === 4 ? '0.0.0.0' : '::', port);
+      // An IPv4 address on a dual-stack socket is bound as its IPv4-mapped form (ipv6(7)).
+      const r = b.udpBind(fd, inet6 && bindTo.family === 4 ? mappedV6(bindTo.sockaddr) : bindTo.sockaddr);
       if (r < 0) throw udpError(r, 'bind', bindTo.toString());
       const name = new Uint8Array(SOCKADDR_IN6_LEN);
       const n = b.udpSockname(fd, name);
@@ -386,12 +409,15 @@ export class UdpSocket extends EventEmitter {
       });
       if (typeof poller === 'number') throw udpError(poller, 'uv_poll_init');
       const gso = wantGso && gsoSupported;
+      const names = new Uint8Array(new ArrayBuffer(SOCKADDR_IN6_LEN * batchSize));
       const state: UdpState = {
-        binding: b, fd, poller, pollMask: 0, idleCheck: false, inet6, dual: family === 'dual', local: bound, remote: undefined,
+        binding: b, fd, poller, pollMask: 0, idleCheck: false, inet6, dual: effective === 'dual', local: bound, remote: undefined,
         batchSize, gso, gro, limits: { maxSegments: gso ? UDP_MAX_SEGMENTS : 1, maxSegmentSize: UDP_MAX_PAYLOAD_V6 },
         closed: false, closing: undefined, readers: [], serving: false, flowing: false, paused: false, flowReader: undefined,
         arena: undefined, lengths: new Int32Array(new ArrayBuffer(4 * batchSize)), segments: new Int32Array(new ArrayBuffer(4 * batchSize)),
-        names: new Uint8Array(new ArrayBuffer(SOCKADDR_IN6_LEN * batchSize)), drops: new Uint32Array(new ArrayBuffer(8)),
+        names, nameWords: new Int32Array(names.buffer), drops: new Uint32Array(new ArrayBuffer(8)),
+        slotViews: new Array<Uint8Array[] | undefined>(batchSize).fill(undefined), slotLength: new Int32Array(batchSize).fill(-1),
+        slotSegment: new Int32Array(batchSize),
         interner: new SourceInterner(), sendBusy: false, sendQueued: 0, sendChain: Promise.resolve(), plan: new SendPlan(), spare: new SendPlan(),
         writable: undefined, warned: false, stats: emptyStats(), signal: o.signal, onAbort: undefined,
       };
@@ -440,6 +466,7 @@ export class UdpSocket extends EventEmitter {
     return {
       ...s,
       sendFailures: { ...s.sendFailures },
+      receiveErrors: { ...s.receiveErrors },
       segmentsPerSendCall: s.sendCalls === 0 ? 0 : s.datagramsSent / s.sendCalls,
       segmentsPerReceiveCall: s.receiveCalls === 0 ? 0 : s.datagramsReceived / s.receiveCalls,
     };
@@ -588,8 +615,19 @@ export class UdpSocket extends EventEmitter {
     const st = s.stats;
     s.arena ??= new Arena(s.batchSize * UDP_RECV_SLOT).bytes.subarray(0, s.batchSize * UDP_RECV_SLOT);
     const arena = s.arena;
-    let n = s.binding.udpRecv(s.fd, arena, UDP_RECV_SLOT, s.batchSize, s.lengths, s.segments, s.names, s.drops);
-    for (let k = 0; n === -EINTR && k < MAX_EINTR; k++) n = s.binding.udpRecv(s.fd, arena, UDP_RECV_SLOT, s.batchSize, s.lengths, s.segments, s.names, s.drops);
+    let n = -EINTR;
+    for (let k = 0; k < MAX_EINTR; k++) {
+      n = s.binding.udpRecv(s.fd, arena, UDP_RECV_SLOT, s.batchSize, s.lengths, s.segments, s.names, s.drops);
+      if (n === -EINTR) continue;
+      if (n === -ECONNREFUSED || n === -EHOSTUNREACH || n === -ENETUNREACH) {
+        // An ICMP error for an earlier send on a connected socket (the kernel reports it once, on any call):
+        // counted, not a receive failure; nothing queued was lost. wireguard-go's receive loop goes on, too.
+        const code = udpError(n, 'recvmmsg').code;
+        st.receiveErrors[code] = (st.receiveErrors[code] ?? 0) + 1;
+        continue;
+      }
+      break;
+    }
     if (n === -EAGAIN) return EAGAIN;
     if (n < 0) return udpError(n, 'recvmmsg');
     if (s.drops[1] === 1 && s.drops[0]! > st.receiveDrops) st.receiveDrops = s.drops[0]!;
@@ -600,18 +638,20 @@ export class UdpSocket extends EventEmitter {
     const buffer = arena.buffer;
     const base = arena.byteOffset;
     const names = s.names;
+    const words = s.nameWords;
     let bytes = 0;
     let last: UdpEndpoint | undefined;
+    let lastAt = 0;
     for (let i = 0; i < n; i++) {
       const len = s.lengths[i]!;
       if (len < 0) {
         st.truncated++;
         continue;
       }
-      // Same source as the message before (the common case): skip the lookup.
+      // Same source as the last accepted message (the common case): skip the lookup.
       let src = last;
       const at = i * SOCKADDR_IN6_LEN;
-      if (src === undefined || !sameName(names, at, at - SOCKADDR_IN6_LEN)) {
+      if (src === undefined || !sameName(words, at >> 2, lastAt >> 2)) {
         src = s.interner.intern(names, at, SOCKADDR_IN6_LEN);
         if (src === undefined) {
           st.truncated++;
@@ -619,22 +659,31 @@ export class UdpSocket extends EventEmitter {
         }
       }
       last = src;
-      const off = base + i * UDP_RECV_SLOT;
+      lastAt = at;
       const seg = s.segments[i]!;
       bytes += len;
-      if (seg <= 0 || seg >= len) {
-        datagrams.push(new Uint8Array(buffer, off, len));
+      const grouped = seg > 0 && seg < len;
+      // Steady traffic fills a slot the same way batch after batch: reuse that slot's views
+      // (creating typed arrays and collecting them was the largest JS cost per datagram).
+      let views = s.slotViews[i];
+      if (views === undefined || s.slotLength[i] !== len || s.slotSegment[i] !== (grouped ? seg : 0)) {
+        views = sliceSlot(buffer, base + i * UDP_RECV_SLOT, len, grouped ? seg : 0);
+        s.slotViews[i] = views;
+        s.slotLength[i] = len;
+        s.slotSegment[i] = grouped ? seg : 0;
+      }
+      if (views.length === 1) {
+        datagrams.push(views[0]!);
         sources.push(src);
         continue;
       }
       // UDP_GRO (udp(7)): the kernel coalesced datagrams of one flow; all are `seg` bytes but the last.
       st.groReceives++;
-      const before = datagrams.length;
-      for (let p = 0; p < len; p += seg) {
-        datagrams.push(new Uint8Array(buffer, off + p, Math.min(seg, len - p)));
+      st.groSegments += views.length;
+      for (let k = 0; k < views.length; k++) {
+        datagrams.push(views[k]!);
         sources.push(src);
       }
-      st.groSegments += datagrams.length - before;
     }
     st.datagramsReceived += datagrams.length;
     st.bytesReceived += bytes;
@@ -675,14 +724,12 @@ export class UdpSocket extends EventEmitter {
    * @throws VectunError (rejects) `ERR_UDP_CLOSED`, `ERR_INVALID_ARG`.
    */
   sendBatch(transmits: readonly UdpTransmit[]): Promise<UdpSendResult> {
-    let s: UdpState;
     try {
-      s = this.#check('sendBatch');
+      this.#check('sendBatch');
       if (!Array.isArray(transmits)) throw invalid('transmits must be an array of { data, destination }');
     } catch (err) {
       return Promise.reject(err);
     }
-    void s;
     return this.#enqueue(() => this.#sendTransmits(transmits));
   }
 
@@ -719,7 +766,7 @@ export class UdpSocket extends EventEmitter {
         ? new VectunError('ERR_UDP_MESSAGE_SIZE', `datagrams[${i}] has ${d.length} bytes, more than the ${max} UDP can carry`)
         : invalid(`datagrams[${i}] must be a Uint8Array`));
     }
-    const addresses = dest === undefined ? NO_ADDRESSES : [dest.sockaddr];
+    const addresses = dest === undefined ? NO_ADDRESSES : dest.sockaddrs;
     await this.#transmit(datagrams, undefined, skip, addresses, dest, result);
     return result;
   }
@@ -969,9 +1016,18 @@ const EMPTY_BATCH: UdpBatch = { datagrams: [], sources: [] };
 /** Stands in for a missing destination of a rejected transmit (never sent). */
 const PLACEHOLDER = UdpEndpoint.of('0.0.0.0', 0);
 
-function sameName(names: Uint8Array, a: number, b: number): boolean {
-  for (let i = 0; i < SOCKADDR_IN6_LEN; i++) if (names[a + i] !== names[b + i]) return false;
-  return true;
+/** Views on one receive slot: one datagram, or `segment`-byte datagrams (the last may be shorter). */
+function sliceSlot(buffer: ArrayBufferLike, offset: number, length: number, segment: number): Uint8Array[] {
+  if (segment === 0) return [new Uint8Array(buffer, offset, length)];
+  const views: Uint8Array[] = [];
+  for (let p = 0; p < length; p += segment) views.push(new Uint8Array(buffer, offset + p, Math.min(segment, length - p)));
+  return views;
+}
+
+/** Whether the sockaddrs at words `a` and `b` (7 x 32 bits each) are equal. */
+function sameName(w: Int32Array, a: number, b: number): boolean {
+  return w[a] === w[b] && w[a + 1] === w[b + 1] && w[a + 2] === w[b + 2] && w[a + 3] === w[b + 3] &&
+    w[a + 4] === w[b + 4] && w[a + 5] === w[b + 5] && w[a + 6] === w[b + 6];
 }
 
 /** sockaddr_in → IPv4-mapped sockaddr_in6 (for connect on a dual-stack socket). */

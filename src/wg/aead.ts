@@ -81,14 +81,14 @@ export interface TransportCipher {
    * Seals `packets[0..count)` as transport messages into `out[i * stride]`:
    * header (type 4, `receiverIndex`, counter `counter + i`), the plaintext
    * zero-padded to a multiple of 16 but not beyond `max(mtu, its length)`,
-   * tag. `lengths[i]` = message bytes, or {@link AEAD_TOO_BIG}.
+   * tag. `lengths[i]` = message bytes, or `AEAD_TOO_BIG` (-EMSGSIZE).
    * @returns `count`, or -errno (-EBADF: key destroyed, -EINVAL: sizes).
    */
   seal(key: TransportKey, receiverIndex: number, counter: number, packets: readonly Uint8Array[], count: number,
     mtu: number, out: Uint8Array, stride: number, lengths: Int32Array): number;
   /**
    * Opens message i of `messages[0..count)` with `keys[i]` into
-   * `out[i * stride]` (an empty key slot: {@link AEAD_NO_KEY}). `lengths[i]` =
+   * `out[i * stride]` (an empty key slot: `AEAD_NO_KEY`, -ENOKEY). `lengths[i]` =
    * plaintext bytes including padding, or one of the `AEAD_*` codes;
    * `counters[i]` = its counter (when the length was valid). Only `out`,
    * `lengths` and `counters` are written: a failed message changes nothing

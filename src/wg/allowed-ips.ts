@@ -23,10 +23,20 @@ class TrieNode<P> {
   one: TrieNode<P> | null = null;
   parent: TrieNode<P> | null = null;
 
+  /** The key words as plain numbers too: the lookup loop reads these (faster than typed-array loads). */
+  readonly k0: number;
+  readonly k1: number;
+  readonly k2: number;
+  readonly k3: number;
+
   constructor(key: Uint32Array, cidr: number, peer: P | null) {
     this.key = key;
     this.cidr = cidr;
     this.peer = peer;
+    this.k0 = key[0]!;
+    this.k1 = key.length > 1 ? key[1]! : 0;
+    this.k2 = key.length > 1 ? key[2]! : 0;
+    this.k3 = key.length > 1 ? key[3]! : 0;
   }
 }
 
@@ -44,14 +54,25 @@ function commonBits(a: ArrayLike<number>, b: ArrayLike<number>, max: number): nu
   return max;
 }
 
-/** True if the first `cidr` bits of `key` and `addr` agree. */
-function prefixMatches(key: Uint32Array, cidr: number, addr: Uint32Array): boolean {
-  let i = 0;
-  for (; (i + 1) * 32 <= cidr; i++) if (key[i] !== addr[i]) return false;
-  const rest = cidr - i * 32;
-  if (rest === 0) return true;
-  const mask = (0xffffffff << (32 - rest)) >>> 0;
-  return ((key[i]! ^ addr[i]!) & mask) === 0;
+/** True if the first `cidr` bits of the node's key equal those of the address words. */
+function matches6<P>(n: TrieNode<P>, cidr: number, w0: number, w1: number, w2: number, w3: number): boolean {
+  if (cidr >= 32) {
+    if (n.k0 !== w0) return false;
+    if (cidr >= 64) {
+      if (n.k1 !== w1) return false;
+      if (cidr >= 96) {
+        if (n.k2 !== w2) return false;
+        return cidr === 128 || ((n.k3 ^ w3) >>> (128 - cidr)) === 0;
+      }
+      return cidr === 64 || ((n.k2 ^ w2) >>> (96 - cidr)) === 0;
+    }
+    return cidr === 32 || ((n.k1 ^ w1) >>> (64 - cidr)) === 0;
+  }
+  return cidr === 0 || ((n.k0 ^ w0) >>> (32 - cidr)) === 0;
+}
+
+function readBE32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
 function maskedKey(bytes: Uint8Array, cidr: number): Uint32Array {
@@ -138,8 +159,6 @@ export class AllowedIps<P> {
   private root4: TrieNode<P> | null = null;
   private root6: TrieNode<P> | null = null;
   private readonly byPeer = new Map<P, Set<TrieNode<P>>>();
-  /** Scratch words for lookups (no allocation per packet). */
-  private readonly scratch = new Uint32Array(4);
 
   /** Inserts (or moves to `peer`) the prefix `cidr`. @throws VectunError `ERR_INVALID_ARG` for a bad CIDR. */
   insert(cidr: string, peer: P): void {
@@ -239,19 +258,37 @@ export class AllowedIps<P> {
   /** Longest-prefix match for an address given as 4 or 16 bytes starting at `offset` of `bytes`; `null` if none. */
   lookupBytes(bytes: Uint8Array, offset: number, length: 4 | 16): P | null {
     if (offset < 0 || offset + length > bytes.length) return null;
-    const w = this.scratch;
-    for (let i = 0; i < length / 4; i++) {
-      const o = offset + 4 * i;
-      w[i] = (bytes[o]! << 24) | (bytes[o + 1]! << 16) | (bytes[o + 2]! << 8) | bytes[o + 3]!;
-    }
-    let node = length === 4 ? this.root4 : this.root6;
-    const max = length * 8;
+    const a0 = readBE32(bytes, offset);
+    if (length === 4) return this.lookup4(a0);
+    return this.lookup6(a0, readBE32(bytes, offset + 4), readBE32(bytes, offset + 8), readBE32(bytes, offset + 12));
+  }
+
+  /** Longest-prefix match for an IPv4 address as an unsigned 32-bit number. */
+  lookup4(address: number): P | null {
+    let node = this.root4;
     let best: P | null = null;
     while (node !== null) {
-      if (!prefixMatches(node.key, node.cidr, w)) break;
+      const c = node.cidr;
+      // A shift by 32 is a shift by 0 in JavaScript: cidr 0 matches everything.
+      if (c !== 0 && ((node.k0 ^ address) >>> (32 - c)) !== 0) break;
       if (node.peer !== null) best = node.peer;
-      if (node.cidr === max) break;
-      node = bitAt(w, node.cidr) === 0 ? node.zero : node.one;
+      if (c === 32) break;
+      node = ((address >>> (31 - c)) & 1) === 0 ? node.zero : node.one;
+    }
+    return best;
+  }
+
+  /** Longest-prefix match for an IPv6 address as four big-endian 32-bit words. */
+  lookup6(w0: number, w1: number, w2: number, w3: number): P | null {
+    let node = this.root6;
+    let best: P | null = null;
+    while (node !== null) {
+      const c = node.cidr;
+      if (!matches6(node, c, w0, w1, w2, w3)) break;
+      if (node.peer !== null) best = node.peer;
+      if (c === 128) break;
+      const word = c < 64 ? (c < 32 ? w0 : w1) : c < 96 ? w2 : w3;
+      node = ((word >>> (31 - (c & 31))) & 1) === 0 ? node.zero : node.one;
     }
     return best;
   }
@@ -289,9 +326,13 @@ export class AllowedIps<P> {
     set.add(n);
   }
 
+  /** Re-inserting a prefix moves it to the end of its peer's list, even for the same peer (wireguard-go). */
   private setPeer(n: TrieNode<P>, peer: P): void {
-    if (n.peer === peer) return;
-    if (n.peer !== null) this.byPeer.get(n.peer)?.delete(n);
+    if (n.peer !== null) {
+      const set = this.byPeer.get(n.peer);
+      set?.delete(n);
+      if (set !== undefined && set.size === 0 && n.peer !== peer) this.byPeer.delete(n.peer);
+    }
     n.peer = peer;
     this.addToPeer(n, peer);
   }

@@ -18,11 +18,13 @@ export type WgKey = Uint8Array;
 export interface WgEndpoint {
   /** Numeric IPv4 or IPv6 address (no DNS). */
   address: string;
+  /** UDP port, 1..65535. */
   port: number;
 }
 
 /** One peer of a full configuration. */
 export interface WgPeerConfig {
+  /** The peer's Curve25519 public key (identifies the peer). */
   publicKey: WgKey;
   /** Omitted or `null`: no preshared key (all zeros on the wire). */
   presharedKey?: WgKey | null;
@@ -42,11 +44,13 @@ export interface WgDeviceConfig {
   listenPort?: number;
   /** SO_MARK for the UDP socket; 0 or omitted: none. */
   fwmark?: number;
+  /** The peers. */
   peers?: WgPeerConfig[];
 }
 
 /** One peer's part of a {@link WgConfigUpdate}; `undefined` fields stay as they are. */
 export interface WgPeerUpdate {
+  /** Which peer (created unless {@link updateOnly}). */
   publicKey: WgKey;
   /** Remove this peer (UAPI `remove=true`); other fields are ignored. */
   remove?: boolean;
@@ -54,7 +58,9 @@ export interface WgPeerUpdate {
   updateOnly?: boolean;
   /** `null`: clear the preshared key. */
   presharedKey?: WgKey | null;
+  /** New endpoint. */
   endpoint?: WgEndpoint;
+  /** Seconds between keepalives when idle; 0: off. */
   persistentKeepalive?: number;
   /** Drop the peer's allowed IPs before adding {@link allowedIps}. */
   replaceAllowedIps?: boolean;
@@ -66,24 +72,38 @@ export interface WgPeerUpdate {
 export interface WgConfigUpdate {
   /** `null`: remove the private key. */
   privateKey?: WgKey | null;
+  /** New UDP port; 0: any. */
   listenPort?: number;
   /** 0: remove the mark. */
   fwmark?: number;
   /** Remove every peer before applying {@link peers}. */
   replacePeers?: boolean;
+  /** Peer changes, applied in order. */
   peers?: WgPeerUpdate[];
 }
 
 /** A peer as `get=1` reports it. */
 export interface WgPeerStatus {
+  /** The peer's public key. */
   publicKey: WgKey;
+  /** `null`: none. */
   presharedKey: WgKey | null;
+  /** `null`: not known yet. */
   endpoint: WgEndpoint | null;
+  /** Seconds; 0: off. */
   persistentKeepalive: number;
+  /** Canonical CIDRs. */
   allowedIps: string[];
   /** Wall-clock time of the last completed handshake; `null`: never. */
-  lastHandshake: { seconds: number; nanoseconds: number } | null;
+  lastHandshake: {
+    /** Seconds since the Unix epoch. */
+    seconds: number;
+    /** Nanoseconds within that second. */
+    nanoseconds: number;
+  } | null;
+  /** Bytes received from the peer. */
   rxBytes: number;
+  /** Bytes sent to the peer. */
   txBytes: number;
   /** Always 1. */
   protocolVersion: number;
@@ -91,10 +111,15 @@ export interface WgPeerStatus {
 
 /** The device as `get=1` reports it. */
 export interface WgDeviceStatus {
+  /** `null`: none set. */
   privateKey: WgKey | null;
+  /** Derived from the private key; `null` without one. */
   publicKey: WgKey | null;
+  /** The bound UDP port. */
   listenPort: number;
+  /** 0: none. */
   fwmark: number;
+  /** The peers. */
   peers: WgPeerStatus[];
 }
 
@@ -105,6 +130,8 @@ export interface WgDeviceStatus {
  * does (EINVAL for a bad value, EADDRINUSE for a port in use, ...).
  */
 export interface WgControl {
+  /** The current configuration and counters (`get=1`). */
   status(): WgDeviceStatus;
+  /** Applies one `set=1` transaction. */
   update(update: WgConfigUpdate): Promise<void>;
 }

@@ -11,7 +11,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { blake2s } from '@noble/hashes/blake2s';
+import { blake2s } from '@noble/hashes/blake2';
 import { hmac as nobleHmac } from '@noble/hashes/hmac';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha';
 import { VectunError } from '../errors.js';

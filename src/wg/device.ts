@@ -42,6 +42,12 @@ const HANDSHAKES_PER_TURN = 16;
 const EINVAL = 22;
 const EADDRINUSE = 98;
 
+/** What a write or send reports back (a `Tun` WriteResult and a `UdpSendResult` fit). */
+export interface WgIoResult {
+  /** One entry per packet or datagram not taken. */
+  readonly failures: readonly unknown[];
+}
+
 /** The TUN side of a device (a vectun `Tun` fits). */
 export interface WgTunnel {
   /** Current MTU: plaintexts are padded up to it, never beyond. */
@@ -49,19 +55,19 @@ export interface WgTunnel {
   /** One batch of plain IP packets (views valid until the next read). */
   read(): Promise<Uint8Array[]>;
   /** Writes plain IP packets (coalesced where possible). */
-  write(packets: readonly Uint8Array[]): Promise<{ failures: readonly unknown[] }>;
+  write(packets: readonly Uint8Array[]): Promise<WgIoResult>;
   /** Closes it. */
   close(): Promise<void>;
 }
 
 /** The UDP side of a device (a vectun `UdpSocket` fits). */
 export interface WgSocket {
-  /** The bound port. */
-  readonly localAddress: { readonly port: number };
+  /** The bound address; the device reads its `port`. */
+  readonly localAddress: UdpEndpoint;
   /** One batch of datagrams with their sources (views valid until the next read). */
   read(): Promise<UdpBatch>;
   /** Sends datagrams to one destination. */
-  send(datagrams: readonly Uint8Array[], destination: UdpEndpoint): Promise<{ failures: readonly unknown[] }>;
+  send(datagrams: readonly Uint8Array[], destination: UdpEndpoint): Promise<WgIoResult>;
   /** Closes it; a pending read rejects. */
   close(): Promise<void>;
 }
@@ -123,12 +129,34 @@ export interface HandshakeCounters {
   rejected: Record<string, number>;
 }
 
+/** Send-path counters of {@link WgDeviceStats}. */
+export interface WgSendStats {
+  /** Transport messages handed to the socket. */
+  messages: number;
+  /** Per-peer batches sealed (one native call and one socket send each). */
+  batches: number;
+  /** Packets dropped, by reason. */
+  drops: SendDrops;
+}
+
+/** Receive-path counters of {@link WgDeviceStats}. */
+export interface WgReceiveStats {
+  /** Data packets written to the TUN. */
+  packets: number;
+  /** Keepalives received (counted, not written). */
+  keepalives: number;
+  /** Handshake messages passed to the handshake queue. */
+  handshakeMessages: number;
+  /** Messages dropped, by reason. */
+  drops: ReceiveDrops;
+}
+
 /** A snapshot of the device counters. */
 export interface WgDeviceStats {
-  /** Send path: messages handed to the socket and drops by reason. */
-  send: { messages: number; batches: number; drops: SendDrops };
-  /** Receive path: packets written to the TUN, keepalives, drops by reason. */
-  receive: { packets: number; keepalives: number; handshakeMessages: number; drops: ReceiveDrops };
+  /** Send path. */
+  send: WgSendStats;
+  /** Receive path. */
+  receive: WgReceiveStats;
   /** Handshakes. */
   handshake: HandshakeCounters;
   /** Whether MAC2 cookies are demanded right now. */
@@ -161,8 +189,14 @@ function sourceBytes(e: UdpEndpoint): Uint8Array {
   return e.family === 4 ? endpointBytes(sa.subarray(4, 8), e.port) : endpointBytes(sa.subarray(8, 24), e.port);
 }
 
+/** Socket buffers as wireguard-go sets them (conn.socketBufferSize): a burst of GSO batches fits without drops. */
+export const WG_SOCKET_BUFFER = 7 << 20;
+
 const defaultSocketFactory: WgSocketFactory = async (port, fwmark) =>
-  UdpSocket.open({ family: 'dual', port, ...(fwmark !== 0 ? { fwmark } : {}) });
+  UdpSocket.open({
+    family: 'dual', port, receiveBufferSize: WG_SOCKET_BUFFER, sendBufferSize: WG_SOCKET_BUFFER,
+    ...(fwmark !== 0 ? { fwmark } : {}),
+  });
 
 /**
  * A userspace WireGuard device. Create with {@link WgDevice.create}; it
@@ -177,9 +211,9 @@ export class WgDevice extends EventEmitter implements WgControl {
   readonly tunnel: WgTunnel;
   /** The transport AEAD in use. */
   readonly cipher: TransportCipher;
-  /** Cryptokey routing table (§2). */
+  /** @internal Cryptokey routing table (§2). */
   readonly routes = new AllowedIps<Peer>();
-  /** Our receiver indices → handshakes and keypairs. */
+  /** @internal Our receiver indices → handshakes and keypairs. */
   readonly indices: IndexTable<Peer>;
 
   #routesVersion = 0;
@@ -316,7 +350,7 @@ export class WgDevice extends EventEmitter implements WgControl {
 
   /** The bound UDP port. */
   get listenPort(): number {
-    return this.#socket?.localAddress.port ?? this.#listenPort;
+    return this.#listenPort;
   }
 
   /** Our public key, or null without a private key. */
@@ -339,7 +373,7 @@ export class WgDevice extends EventEmitter implements WgControl {
     };
   }
 
-  /** The peer with this public key (internal state, for tests and diagnostics). */
+  /** @internal The peer with this public key (internal state, for tests and diagnostics). */
   peer(publicKey: Uint8Array): Peer | undefined {
     return this.#peers.get(hex(publicKey));
   }
@@ -528,7 +562,8 @@ export class WgDevice extends EventEmitter implements WgControl {
       return;
     }
     this.#socket = fresh;
-    this.#listenPort = port;
+    // The port actually bound, as wireguard-go keeps it: a later fwmark change re-binds the same port.
+    this.#listenPort = fresh.localAddress.port;
     this.#fwmark = fwmark;
     if (old !== null && !samePort) await old.close();
     for (const w of this.#socketWaiters.splice(0)) w();
@@ -665,12 +700,8 @@ export class WgDevice extends EventEmitter implements WgControl {
     const index = this.indices.allocateForHandshake(peer, peer.handshake);
     const response = peer.handshake.createResponse(index);
     peer.cookies.addMacs(response);
-    const keypair = new PeerKeypair(peer.handshake.deriveKeypair(), this.cipher, peer);
-    this.indices.swapForKeypair(index, keypair);
-    peer.handshakeIndex = 0;
     // Responder: the keypair is `next` until the initiator's first message confirms it (§5.4.5).
-    peer.keypairs.install(keypair);
-    peer.timersSessionDerived();
+    this.#beginSession(peer, index);
     peer.timersAnyAuthenticatedPacketTraversal();
     peer.timersAnyAuthenticatedPacketSent();
     this.#handshakeCounters.responsesSent++;
@@ -687,11 +718,7 @@ export class WgDevice extends EventEmitter implements WgControl {
     const peer = entry.peer;
     peer.handshake.consumeResponse(msg);
     peer.endpoint = source;
-    const keypair = new PeerKeypair(peer.handshake.deriveKeypair(), this.cipher, peer);
-    this.indices.swapForKeypair(index, keypair);
-    peer.handshakeIndex = 0;
-    peer.keypairs.install(keypair);
-    peer.timersSessionDerived();
+    this.#beginSession(peer, index);
     peer.timersHandshakeComplete();
     peer.timersAnyAuthenticatedPacketReceived();
     peer.timersAnyAuthenticatedPacketTraversal();
@@ -699,6 +726,15 @@ export class WgDevice extends EventEmitter implements WgControl {
     this.emit('handshake', peer.publicKey);
     // wireguard-go: the staged packets go now, or a keepalive confirms the keypair to the responder.
     this.#send.sendKeepalive(peer);
+  }
+
+  /** Derives the handshake's keypair, points its index at it and installs it (wireguard-go BeginSymmetricSession). */
+  #beginSession(peer: Peer, index: number): void {
+    const keypair = new PeerKeypair(peer.handshake.deriveKeypair(), this.cipher, peer);
+    this.indices.swapForKeypair(index, keypair);
+    peer.handshakeIndex = 0;
+    peer.keypairs.install(keypair);
+    peer.timersSessionDerived();
   }
 
   /** wireguard-go SendHandshakeInitiation: at most one per REKEY_TIMEOUT. */
@@ -725,7 +761,11 @@ export class WgDevice extends EventEmitter implements WgControl {
     peer.timersHandshakeInitiated();
   }
 
-  /** Starts a handshake with the peer now (as traffic would). For tests and `wg`-less callers. */
+  /**
+   * Starts a handshake with the peer now, as outgoing traffic would (at most
+   * one initiation per REKEY_TIMEOUT).
+   * @throws VectunError `ERR_INVALID_ARG` for an unknown peer.
+   */
   initiateHandshake(publicKey: Uint8Array): void {
     const peer = this.peer(publicKey);
     if (peer === undefined) throw new VectunError('ERR_INVALID_ARG', 'no such peer');

@@ -31,6 +31,7 @@ export type MessageType = typeof MESSAGE_INITIATION | typeof MESSAGE_RESPONSE | 
 
 /** Handshake initiation (§5.4.2), 148 bytes. */
 export interface InitiationMessage {
+  /** Always 1. */
   type: typeof MESSAGE_INITIATION;
   /** The initiator's index for this handshake. */
   sender: number;
@@ -40,25 +41,33 @@ export interface InitiationMessage {
   encryptedStatic: Uint8Array;
   /** AEAD of the TAI64N timestamp, 28 bytes. */
   encryptedTimestamp: Uint8Array;
+  /** MAC of the message up to here keyed by the receiver's public key, 16 bytes (§5.4.4). */
   mac1: Uint8Array;
+  /** MAC keyed by a cookie, or zeros, 16 bytes (§5.4.4). */
   mac2: Uint8Array;
 }
 
 /** Handshake response (§5.4.3), 92 bytes. */
 export interface ResponseMessage {
+  /** Always 2. */
   type: typeof MESSAGE_RESPONSE;
+  /** The responder's index for this session. */
   sender: number;
   /** The initiator's index, from the initiation. */
   receiver: number;
+  /** Unencrypted ephemeral public key, 32 bytes. */
   ephemeral: Uint8Array;
   /** AEAD of the empty string, 16 bytes (only the tag). */
   encryptedNothing: Uint8Array;
+  /** As in the initiation, 16 bytes. */
   mac1: Uint8Array;
+  /** As in the initiation, 16 bytes. */
   mac2: Uint8Array;
 }
 
 /** Cookie reply (§5.4.7), 64 bytes. */
 export interface CookieReplyMessage {
+  /** Always 3. */
   type: typeof MESSAGE_COOKIE_REPLY;
   /** The sender index of the handshake message that is answered. */
   receiver: number;
@@ -70,7 +79,9 @@ export interface CookieReplyMessage {
 
 /** Transport data (§5.4.6): 16-byte header, then ciphertext ‖ tag (>= 16 bytes). */
 export interface TransportMessage {
+  /** Always 4. */
   type: typeof MESSAGE_TRANSPORT;
+  /** The receiver's index of the session. */
   receiver: number;
   /** The 64-bit nonce counter. */
   counter: bigint;
@@ -82,11 +93,44 @@ export interface TransportMessage {
 export type Message = InitiationMessage | ResponseMessage | CookieReplyMessage | TransportMessage;
 
 /** Offsets inside an initiation. */
-export const INITIATION_OFFSETS = { sender: 4, ephemeral: 8, static: 40, timestamp: 88, mac1: 116, mac2: 132 } as const;
+export const INITIATION_OFFSETS = {
+  /** Sender index (LE32). */
+  sender: 4,
+  /** Ephemeral public key. */
+  ephemeral: 8,
+  /** Encrypted static key. */
+  static: 40,
+  /** Encrypted timestamp. */
+  timestamp: 88,
+  /** mac1. */
+  mac1: 116,
+  /** mac2. */
+  mac2: 132,
+} as const;
 /** Offsets inside a response. */
-export const RESPONSE_OFFSETS = { sender: 4, receiver: 8, ephemeral: 12, empty: 44, mac1: 60, mac2: 76 } as const;
+export const RESPONSE_OFFSETS = {
+  /** Sender index (LE32). */
+  sender: 4,
+  /** Receiver index (LE32). */
+  receiver: 8,
+  /** Ephemeral public key. */
+  ephemeral: 12,
+  /** Encrypted empty string (tag). */
+  empty: 44,
+  /** mac1. */
+  mac1: 60,
+  /** mac2. */
+  mac2: 76,
+} as const;
 /** Offsets inside a cookie reply. */
-export const COOKIE_REPLY_OFFSETS = { receiver: 4, nonce: 8, cookie: 32 } as const;
+export const COOKIE_REPLY_OFFSETS = {
+  /** Receiver index (LE32). */
+  receiver: 4,
+  /** XChaCha20 nonce. */
+  nonce: 8,
+  /** Encrypted cookie. */
+  cookie: 32,
+} as const;
 
 /** Reads a little-endian 32-bit unsigned integer. The caller checks bounds. */
 export function readU32(b: Uint8Array, offset: number): number {

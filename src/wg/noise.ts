@@ -208,7 +208,9 @@ export class Handshake {
 
   /**
    * Starts a handshake as initiator (§5.4.2): a 148-byte initiation with
-   * mac1/mac2 zero. `senderIndex` is our new index (the caller registers it).
+   * mac1/mac2 zero. `senderIndex` is our new index: the caller registers it
+   * in the index table and frees the previous {@link localIndex} (as
+   * wireguard-go does), then adds the MACs (CookieGenerator.addMacs).
    * @throws VectunError `ERR_WG_KEY` if the peer's key gives an all-zero DH.
    */
   createInitiation(senderIndex: number): Uint8Array {
@@ -253,7 +255,9 @@ export class Handshake {
     ck = kdf1(ck, dh(this.identity.privateKeyObject, msg.ephemeral));
     const [ck2, tau, key] = kdf3(ck, this.presharedKey);
     h = hash(h, tau);
-    if (aeadOpen(key, 0, msg.encryptedNothing, h) === null) throw handshakeError('ERR_WG_DECRYPT', 'the response does not authenticate');
+    const opened = aeadOpen(key, 0, msg.encryptedNothing, h);
+    key.fill(0);
+    if (opened === null) throw handshakeError('ERR_WG_DECRYPT', 'the response does not authenticate');
     h = hash(h, msg.encryptedNothing);
     this.chainKey = ck2;
     this.transcript = h;
@@ -360,9 +364,11 @@ export function consumeInitiation<P extends HasHandshake>(identity: StaticIdenti
   if (peer === undefined) throw handshakeError('ERR_WG_UNKNOWN_PEER', 'the initiation comes from no configured peer');
   const handshake = peer.handshake;
   const ss = handshake.staticStatic();
-  if (ss === null || handshake.staticIdentity !== identity) throw handshakeError('ERR_WG_KEY', 'the peer public key gives an all-zero static-static DH');
+  if (handshake.staticIdentity !== identity) throw handshakeError('ERR_WG_HANDSHAKE_STATE', "the peer's handshake belongs to another identity (call setIdentity)");
+  if (ss === null) throw handshakeError('ERR_WG_KEY', 'the peer public key gives an all-zero static-static DH');
   [ck, key] = kdf2(ck, ss);
   const timestamp = aeadOpen(key, 0, msg.encryptedTimestamp, h);
+  key.fill(0);
   if (timestamp === null) throw handshakeError('ERR_WG_DECRYPT', 'the initiation timestamp does not authenticate');
   h = hash(h, msg.encryptedTimestamp);
   if (!timestampAfter(timestamp, handshake.lastTimestamp)) throw handshakeError('ERR_WG_REPLAY', 'the initiation timestamp is not newer than the last accepted one');

@@ -25,6 +25,7 @@ import type { AllowedIps } from './allowed-ips.js';
 import type { IndexTable } from './keypairs.js';
 import type { Peer, PeerKeypair } from './peer.js';
 import type { UdpEndpoint } from '../udp/address.js';
+import { SlotViews } from './views.js';
 
 /** What the receive path drops, by reason (cumulative; documented in docs/wg-crypto.md). */
 export interface ReceiveDrops {
@@ -102,9 +103,7 @@ export class ReceivePath {
   #counters = new Float64Array(new ArrayBuffer(8 * 1024));
   /** Decrypted packets: an Arena, so GRO's checksum runs where they are. */
   #plain: Uint8Array = new Arena(4 << 20).bytes;
-  #views: Uint8Array[] = [];
-  #viewOffset = new Int32Array(1024);
-  #viewLength = new Int32Array(1024);
+  #views = new SlotViews(this.#plain.buffer);
   #out: Uint8Array[] = [];
   #lastSrc = -1;
   #lastSrcPeer: Peer | null = null;
@@ -195,6 +194,8 @@ export class ReceivePath {
     let n = 0;
     let prevKeypair: PeerKeypair | null = null;
     let prevSource: UdpEndpoint | null = null;
+    let dataPeer: Peer | null = null;
+    let dataRun = 0;
     for (let j = 0; j < m; j++) {
       const len = lengths[j]!;
       const kp = this.#keypairs[j]!;
@@ -268,8 +269,14 @@ export class ReceivePath {
         continue;
       }
       peer.counters.rxPackets++;
-      peer.timersDataReceived();
-      out[n++] = this.#view(j, off, total);
+      // timersDataReceived per packet as wireguard-go, but only the first two
+      // of a peer's run matter (the second sets needAnotherKeepalive).
+      if (peer !== dataPeer) {
+        dataPeer = peer;
+        dataRun = 0;
+      }
+      if (dataRun++ < 2) peer.timersDataReceived();
+      out[n++] = this.#views.get(j, off, total);
     }
     out.length = n;
     for (let j = 0; j < m; j++) this.#sources[j] = null;
@@ -290,26 +297,11 @@ export class ReceivePath {
       const n = Math.max(m, 2 * this.#lengths.length);
       this.#lengths = new Int32Array(new ArrayBuffer(4 * n));
       this.#counters = new Float64Array(new ArrayBuffer(8 * n));
-      const off = new Int32Array(n);
-      off.set(this.#viewOffset);
-      const len = new Int32Array(n);
-      len.set(this.#viewLength);
-      this.#viewOffset = off;
-      this.#viewLength = len;
     }
     if (this.#plain.length < m * stride) {
       this.#plain = new Arena(Math.max(m * stride, 2 * this.#plain.length)).bytes;
-      this.#views = [];
+      this.#views.rebase(this.#plain.buffer);
     }
   }
 
-  #view(slot: number, offset: number, length: number): Uint8Array {
-    const v = this.#views[slot];
-    if (v !== undefined && this.#viewOffset[slot] === offset && this.#viewLength[slot] === length) return v;
-    const fresh = new Uint8Array(this.#plain.buffer, offset, length);
-    this.#views[slot] = fresh;
-    this.#viewOffset[slot] = offset;
-    this.#viewLength[slot] = length;
-    return fresh;
-  }
 }

@@ -20,6 +20,8 @@ import type { AllowedIps } from './allowed-ips.js';
 import { TRANSPORT_OVERHEAD, paddedLength, type TransportCipher } from './aead.js';
 import type { Peer, PeerKeypair } from './peer.js';
 import type { UdpEndpoint } from '../udp/address.js';
+import { SlotViews } from './views.js';
+import type { WgIoResult } from './device.js';
 
 /** What the send path drops, by reason (cumulative; documented in docs/wg-crypto.md). */
 export interface SendDrops {
@@ -40,7 +42,7 @@ export interface SendDrops {
 /** The UDP side the send path needs (a `UdpSocket` fits). */
 export interface SendSocket {
   /** Sends messages to one destination; resolves with per-datagram failures. */
-  send(datagrams: readonly Uint8Array[], destination: UdpEndpoint): Promise<{ failures: readonly unknown[] }>;
+  send(datagrams: readonly Uint8Array[], destination: UdpEndpoint): Promise<WgIoResult>;
 }
 
 /** What the send path needs from its device. */
@@ -62,7 +64,6 @@ export interface SendHost {
 }
 
 const EMPTY = new Uint8Array(0);
-const KEEPALIVE: readonly Uint8Array[] = Object.freeze([EMPTY]);
 
 /** The send path of one device. */
 export class SendPath {
@@ -80,10 +81,8 @@ export class SendPath {
   /** Output area for sealed messages; reallocated larger when a batch needs it (no sends are in flight then). */
   #out = new Uint8Array(new ArrayBuffer(1 << 20));
   #lengths = new Int32Array(new ArrayBuffer(4 * 1024));
-  /** Cached message views by slot: reused while (offset, length) repeat. */
-  #views: Uint8Array[] = [];
-  #viewOffset = new Int32Array(1024);
-  #viewLength = new Int32Array(1024);
+  /** Message views by slot, reused while (offset, length) repeat. */
+  #views = new SlotViews(this.#out.buffer);
   /** Datagram arrays, one per active peer of a batch, reused. */
   #lists: Uint8Array[][] = [];
   #pending: Promise<unknown>[] = [];
@@ -220,7 +219,7 @@ export class SendPath {
         this.drops.tooBig++;
         continue;
       }
-      list[n++] = this.#view(slot + i, base + i * stride, len);
+      list[n++] = this.#views.get(slot + i, base + i * stride, len);
       bytes += len;
     }
     list.length = n;
@@ -317,9 +316,6 @@ export class SendPath {
     this.sendStaged(peer, true);
   }
 
-  /** @internal Exposed for tests: the packets a keepalive seals. */
-  static readonly keepalivePackets = KEEPALIVE;
-
   #stride(maxLength: number): number {
     // Message size of the longest packet, rounded to 16 so slots stay aligned.
     return (paddedLength(maxLength, this.#host.mtu) + TRANSPORT_OVERHEAD + 15) & ~15;
@@ -328,29 +324,14 @@ export class SendPath {
   #reserve(bytes: number, slots: number): void {
     if (this.#out.length < bytes) {
       this.#out = new Uint8Array(new ArrayBuffer(Math.max(bytes, 2 * this.#out.length)));
-      this.#views = [];
+      this.#views.rebase(this.#out.buffer);
     }
     if (this.#lengths.length < slots) {
       const n = Math.max(slots, 2 * this.#lengths.length);
       this.#lengths = new Int32Array(new ArrayBuffer(4 * n));
-      const off = new Int32Array(n);
-      off.set(this.#viewOffset);
-      const len = new Int32Array(n);
-      len.set(this.#viewLength);
-      this.#viewOffset = off;
-      this.#viewLength = len;
     }
   }
 
-  #view(slot: number, offset: number, length: number): Uint8Array {
-    const v = this.#views[slot];
-    if (v !== undefined && this.#viewOffset[slot] === offset && this.#viewLength[slot] === length) return v;
-    const fresh = new Uint8Array(this.#out.buffer, offset, length);
-    this.#views[slot] = fresh;
-    this.#viewOffset[slot] = offset;
-    this.#viewLength[slot] = length;
-    return fresh;
-  }
 
   #clearBatch(peer: Peer, count: number): void {
     // Drop references to the TUN arena views (they die at the next read anyway).

@@ -249,6 +249,7 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
       machine: { cpus: number; kernel: string; node: string };
       e2e: { tool: string; runs: { setup: string; gbitPerSecond: number; forwarder?: { packetsPerWrite: number } }[]; offloadVsVeth: number };
       core: { workload: string; usPerBatch: number; outputs: number }[];
+      udp: { vectun: { datagramsPerSecond: number }; dgram: { datagramsPerSecond: number }; ratio: number };
     };
     assert.equal(out.machine.node, process.version);
     assert.ok(out.machine.cpus >= 1);
@@ -264,6 +265,7 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
     assert.ok(Number.isFinite(out.e2e.offloadVsVeth) && out.e2e.offloadVsVeth > 0);
     assert.deepEqual([...new Set(out.core.map((x) => x.workload))], ['a', 'b', 'c', 'd', 'e', 'f']);
     for (const c of out.core) assert.ok(c.usPerBatch > 0 && c.outputs > 0, `core ${c.workload}`);
+    assert.ok(out.udp.vectun.datagramsPerSecond > 0 && out.udp.dgram.datagramsPerSecond > 0 && out.udp.ratio > 0, 'UDP row measured both');
   });
 });
 

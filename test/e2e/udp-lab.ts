@@ -6,6 +6,7 @@
  * `netns`).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createNetns, createVethPair, type Netns } from '../../src/lab/netns.js';
 import { UdpSocket, type UdpEndpoint } from '../../src/udp/index.js';
 
@@ -52,6 +53,15 @@ export async function createUdpLab(n: number, mtu = 1500): Promise<UdpLab> {
   }
 }
 
+/**
+ * Packets the kernel dropped before any socket, on a full per-CPU backlog
+ * (/proc/net/softnet_stat, second column, summed over CPUs; system-wide).
+ * veth delivers through that backlog, so a drop there is not the socket's.
+ */
+export function backlogDrops(): number {
+  return readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n').reduce((n, line) => n + parseInt(line.split(/\s+/)[1] ?? '0', 16), 0);
+}
+
 /** Deterministic sizes: runs (1..80 long) of one size in [min, max], some runs ending shorter. */
 export function mixedSizes(count: number, min: number, max: number, seed: number): number[] {
   let x = seed | 1;
@@ -84,11 +94,12 @@ export function fill(out: Uint8Array, flow: number, seq: number): void {
 
 /** Whether `d` is exactly datagram `seq` of `flow` with `size` bytes; a description of the difference otherwise. */
 export function check(d: Uint8Array, flow: number, seq: number, size: number): string | undefined {
-  if (d.length !== size) return `datagram ${seq} of flow ${flow}: ${d.length} bytes, expected ${size}`;
-  if (d.length >= 4) {
+  // The sequence number first, so a loss reads as a loss, not as a wrong size.
+  if (d.length >= 4 && size >= 4) {
     const got = new DataView(d.buffer, d.byteOffset, 4).getUint32(0);
     if (got !== seq) return `flow ${flow}: datagram ${got} where ${seq} was expected (order or loss)`;
   }
+  if (d.length !== size) return `datagram ${seq} of flow ${flow}: ${d.length} bytes, expected ${size}`;
   for (let j = 4; j < d.length; j++) {
     if (d[j] !== patternByte(flow, seq, j)) return `datagram ${seq} of flow ${flow}: byte ${j} differs`;
   }

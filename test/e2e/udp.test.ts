@@ -13,12 +13,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { VectunError } from '../../src/errors.js';
 import { UdpSocket } from '../../src/udp/index.js';
 import { e2eSkip } from './require-root.js';
-import { check, createUdpLab, fill, mixedSizes, openIn, verifiedTransfer, type UdpLab } from './udp-lab.js';
+import { backlogDrops, check, createUdpLab, fill, mixedSizes, openIn, verifiedTransfer, type UdpLab } from './udp-lab.js';
 
 const skip = e2eSkip();
 const COUNT = 100_000;
@@ -110,6 +111,107 @@ test('jumbo frames (MTU 9000), IPv4 and IPv6, 20000 datagrams each way, sizes 1.
   });
 });
 
+test('sendBatch to three destinations (three sockets in B: two IPv4 ports, one IPv6) from one dual-stack socket: GSO runs per destination, per-flow order and contents verified', { skip }, async () => {
+  await withLab(11, 1500, async (lab) => {
+    const a = await UdpSocket.open({ netns: lab.a.name, family: 'dual', sendBufferSize: 4 << 20 });
+    const receivers = [
+      await openIn(lab.b, lab.v4[1], true),
+      await openIn(lab.b, lab.v4[1], true),
+      await openIn(lab.b, lab.v6[1], true),
+    ];
+    try {
+      const dests = [
+        UdpSocket.endpoint(lab.v4[1], receivers[0]!.localAddress.port),
+        UdpSocket.endpoint(lab.v4[1], receivers[1]!.localAddress.port),
+        UdpSocket.endpoint(lab.v6[1], receivers[2]!.localAddress.port),
+      ];
+      const perFlow = 6000;
+      const sizes = [mixedSizes(perFlow, 1, 1400, 31), mixedSizes(perFlow, 1, 1400, 32), mixedSizes(perFlow, 1, 1400, 33)];
+      const got = [0, 0, 0];
+      const reading = receivers.map(async (rx, flow): Promise<void> => {
+        const deadline = Date.now() + 20_000;
+        while (got[flow]! < perFlow) {
+          if (Date.now() > deadline) throw new Error(`flow ${flow}: ${got[flow]} of ${perFlow}`);
+          let timer: NodeJS.Timeout | undefined;
+          const batch = await Promise.race([rx.read(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`flow ${flow} stalled at ${got[flow]}`)), 10_000)))]).finally(() => clearTimeout(timer));
+          for (const d of batch.datagrams) {
+            assert.equal(check(d, 20 + flow, got[flow]!, sizes[flow]![got[flow]!]!), undefined);
+            got[flow]!++;
+          }
+        }
+      });
+      // Interleave the flows in runs of 1..40 datagrams, windowed so no receive buffer overflows.
+      const next = [0, 0, 0];
+      let turn = 0;
+      while (next.some((n) => n < perFlow)) {
+        const transmits: { data: Uint8Array; destination: typeof dests[number] }[] = [];
+        for (let k = 0; k < 24; k++) {
+          const flow = (turn++ * 7 + k) % 3;
+          const run = 1 + ((turn * 13 + k) % 40);
+          for (let j = 0; j < run && next[flow]! < perFlow; j++) {
+            const seq = next[flow]!++;
+            const d = new Uint8Array(sizes[flow]![seq]!);
+            fill(d, 20 + flow, seq);
+            transmits.push({ data: d, destination: dests[flow]! });
+          }
+        }
+        const r = await a.sendBatch(transmits);
+        assert.deepEqual(r.failures, []);
+        const waitUntil = Date.now() + 10_000;
+        while (next.some((n, f) => n - got[f]! > 1500)) {
+          if (Date.now() > waitUntil) throw new Error(`receivers stalled at ${got.join(', ')}`);
+          await new Promise((res) => setTimeout(res, 5));
+        }
+      }
+      await Promise.all(reading);
+      assert.deepEqual(got, [perFlow, perFlow, perFlow]);
+      assert.ok(a.stats.gsoSends > 0, 'runs to one destination went out as GSO messages');
+      assert.ok(a.stats.sendMessages < 3 * perFlow, 'fewer messages than datagrams');
+    } finally {
+      await a.close();
+      for (const r of receivers) await r.close();
+    }
+  });
+});
+
+test('a dual-stack socket bound to an IPv4 address (IPv4-mapped bind) exchanges datagrams with an IPv4 socket; sources show as IPv4', { skip }, async () => {
+  await withLab(12, 1500, async (lab) => {
+    const b = await UdpSocket.open({ netns: lab.b.name, family: 'dual', address: lab.v4[1], receiveBufferSize: 8 << 20 });
+    const a = await UdpSocket.open({ netns: lab.a.name, family: 4, address: lab.v4[0], receiveBufferSize: 8 << 20 });
+    try {
+      assert.equal(b.localAddress.address, lab.v4[1]);
+      assert.equal(b.localAddress.family, 4);
+      const r = await verifiedTransfer(a, b, UdpSocket.endpoint(lab.v4[1], b.localAddress.port), mixedSizes(500, 1, 1400, 3), 30, 10_000);
+      assert.equal(r.source?.family, 4);
+      assert.equal(r.source?.address, lab.v4[0]);
+      const back = await verifiedTransfer(b, a, r.source!, mixedSizes(500, 1, 1400, 4), 31, 10_000);
+      assert.equal(back.source?.address, lab.v4[1]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+test('netns: the socket is created in the named namespace and the thread returns to its own, also when the namespace does not exist', { skip }, async () => {
+  const own = readlinkSync('/proc/thread-self/ns/net');
+  await assert.rejects(UdpSocket.open({ netns: `vt-${process.pid}-missing` }), (err: unknown) => {
+    assert.ok(err instanceof VectunError);
+    assert.equal(err.code, 'ERR_UDP_SYSCALL');
+    assert.equal(err.errno, 2);
+    return true;
+  });
+  assert.equal(readlinkSync('/proc/thread-self/ns/net'), own);
+  await withLab(14, 1500, async (lab) => {
+    // Binding to the lab address only works inside the lab namespace (EADDRNOTAVAIL elsewhere).
+    const s = await UdpSocket.open({ netns: lab.a.name, address: lab.v4[0] });
+    assert.equal(readlinkSync('/proc/thread-self/ns/net'), own, 'thread back in its namespace');
+    assert.equal(s.localAddress.address, lab.v4[0]);
+    await s.close();
+    await assert.rejects(UdpSocket.open({ address: lab.v4[0] }), (err: unknown) => err instanceof VectunError && err.errno === 99);
+  });
+});
+
 test('GSO refused by the kernel (segments above the path MTU, EINVAL): resent one datagram per message, delivered intact', { skip }, async () => {
   await withLab(6, 1500, async (lab) => {
     const a = await openIn(lab.a, lab.v4[0], true);
@@ -144,6 +246,7 @@ test('a full receive buffer: drops counted (SO_RXQ_OVFL), received + dropped = s
         fill(d, 9, i);
         return d;
       });
+      const backlogBefore = backlogDrops();
       const r = await a.send(datagrams, dest);
       assert.equal(r.datagrams, total, 'the kernel took every datagram for sending');
       const seen: number[] = [];
@@ -168,7 +271,9 @@ test('a full receive buffer: drops counted (SO_RXQ_OVFL), received + dropped = s
       const drops = b.stats.receiveDrops;
       assert.ok(seen.length > 0 && seen.length < total, `received ${seen.length}`);
       assert.ok(seen.every((s, i) => i === 0 || s > seen[i - 1]!), 'survivors in order, no duplicates');
-      assert.equal(seen.length + drops, total, `received ${seen.length} + dropped ${drops}`);
+      // Exact unless the kernel also dropped on its (system-wide) backlog during the test, which no socket can count.
+      const backlog = backlogDrops() - backlogBefore;
+      assert.ok(seen.length + drops <= total && seen.length + drops >= total - backlog, `received ${seen.length} + dropped ${drops} (backlog drops ${backlog}) vs ${total} sent`);
     } finally {
       await a.close();
       await b.close();

@@ -54,6 +54,8 @@ export interface FakeUdpOptions {
   groProbe?: number;
   /** Port the kernel "picks" for port 0. */
   port?: number;
+  /** socket(AF_INET6) fails with EAFNOSUPPORT (IPv6 disabled). */
+  noInet6?: boolean;
 }
 
 interface Poller {
@@ -89,6 +91,7 @@ export class FakeUdpBinding implements UdpBinding {
   }
 
   udpOpen(family: 4 | 6, v6only: number, netns: string): number {
+    if (family === 6 && this.#o.noInet6 === true) return -97;
     const fd = this.#nextFd++;
     this.opened.push({ family, v6only, netns, fd });
     return fd;

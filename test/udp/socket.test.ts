@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { VectunError } from '../../src/errors.js';
 import { Arena } from '../../src/core/arena.js';
 import { UdpSocket, type UdpOpenOptions } from '../../src/udp/socket.js';
@@ -61,10 +62,24 @@ test('open: family dual is an AF_INET6 socket with IPV6_V6ONLY off; 6 sets it; n
   const v6 = await openFake({}, { family: 6 });
   assert.equal(v6.fake.opened[0]!.v6only, 1);
   await v6.sock.close();
+  const dual4 = await openFake({}, { family: 'dual', address: '198.18.0.5', port: 1234 });
+  assert.equal(dual4.fake.bound!.length, 28, 'IPv4 address bound IPv4-mapped on the AF_INET6 socket');
+  assert.deepEqual([...dual4.fake.bound!.subarray(18, 24)], [0xff, 0xff, 198, 18, 0, 5]);
+  assert.equal(dual4.sock.localAddress.address, '198.18.0.5');
+  await dual4.sock.close();
   await assert.rejects(UdpSocket.open({ netns: 'no such name!', binding: new FakeUdpBinding() }), isCode('ERR_INVALID_ARG'));
   await assert.rejects(UdpSocket.open({ family: 4, address: '2001:2::1', binding: new FakeUdpBinding() }), isCode('ERR_UDP_INVALID_ENDPOINT'));
   await assert.rejects(UdpSocket.open({ batchSize: 0, binding: new FakeUdpBinding() }), isCode('ERR_INVALID_ARG'));
   await assert.rejects(UdpSocket.open({ port: 70000, binding: new FakeUdpBinding() }), isCode('ERR_INVALID_ARG'));
+});
+
+test('open: the default family falls back to IPv4 where IPv6 is disabled (EAFNOSUPPORT); an explicit 6 fails', async () => {
+  const fake = new FakeUdpBinding({ noInet6: true });
+  const sock = await UdpSocket.open({ binding: fake });
+  assert.equal(sock.localAddress.address, '0.0.0.0');
+  assert.deepEqual(fake.opened.map((o) => o.family), [4]);
+  await sock.close();
+  await assert.rejects(UdpSocket.open({ family: 6, binding: new FakeUdpBinding({ noInet6: true }) }), isCode('ERR_UDP_SYSCALL'));
 });
 
 test('GSO: equal-size datagrams to one destination go out as one UDP_SEGMENT message, from the caller\'s buffers', async () => {
@@ -335,7 +350,7 @@ test('receive: SO_RXQ_OVFL drops are counted, truncated messages are skipped and
   await sock.close();
 });
 
-test('receive waits for readability on EAGAIN; EINTR is retried; other errors reject the read', async () => {
+test('receive waits for readability on EAGAIN; EINTR is retried; a real failure rejects the read', async () => {
   const { sock, fake } = await openFake();
   const p = sock.read();
   await tick();
@@ -344,8 +359,18 @@ test('receive waits for readability on EAGAIN; EINTR is retried; other errors re
   fake.inbox.push({ data: new Uint8Array(4), name: PEER.sockaddr });
   fake.fire(READABLE);
   assert.equal((await p).datagrams.length, 1);
-  fake.recvScript.push(-ECONNREFUSED);
-  await assert.rejects(sock.read(), isCode('ERR_UDP_CONNECTION_REFUSED'));
+  fake.recvScript.push(-12 /* ENOMEM */);
+  await assert.rejects(sock.read(), isCode('ERR_UDP_SYSCALL'));
+  await sock.close();
+});
+
+test('an ICMP error reported by recvmmsg (ECONNREFUSED on a connected socket) is counted and reading goes on', async () => {
+  const { sock, fake } = await openFake();
+  fake.recvScript.push(-ECONNREFUSED, -EHOSTUNREACH);
+  fake.inbox.push({ data: new Uint8Array([5]), name: PEER.sockaddr });
+  const b = await sock.read();
+  assert.deepEqual(b.datagrams.map((d) => d[0]), [5]);
+  assert.deepEqual(sock.stats.receiveErrors, { ERR_UDP_CONNECTION_REFUSED: 1, ERR_UDP_HOST_UNREACHABLE: 1 });
   await sock.close();
 });
 
@@ -411,4 +436,109 @@ test('AbortSignal closes the socket; Symbol.asyncDispose closes it; unref/ref re
   await other.sock[Symbol.asyncDispose]();
   assert.ok(other.sock.closed);
   await assert.rejects(UdpSocket.open({ signal: AbortSignal.abort(), binding: new FakeUdpBinding() }));
+});
+
+test('property: under any mix of kernel answers, every datagram is sent exactly once, in order, or reported once with its index', async () => {
+  const step = fc.oneof(
+    { weight: 6, arbitrary: fc.constant<number | undefined>(undefined) },
+    { weight: 3, arbitrary: fc.integer({ min: 1, max: 3 }) },
+    { weight: 1, arbitrary: fc.constantFrom(-EAGAIN, -EINTR, -EIO, -EINVAL, -EMSGSIZE, -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH) },
+  );
+  const arb = fc.record({
+    sizes: fc.array(fc.constantFrom(0, 1, 100, 100, 100, 1200, 1200, 65508), { minLength: 1, maxLength: 120 }),
+    dests: fc.array(fc.boolean(), { minLength: 1, maxLength: 120 }),
+    script: fc.array(step, { maxLength: 40 }),
+    batch: fc.boolean(),
+    gso: fc.boolean(),
+  });
+  await fc.assert(
+    fc.asyncProperty(arb, async ({ sizes, dests, script, batch, gso }) => {
+      const fake = new FakeUdpBinding();
+      const sock = await UdpSocket.open({ family: 4, gso, binding: fake });
+      sock.on('warning', () => undefined);
+      fake.sendScript.push(...script);
+      // Datagram i carries i in its first two bytes (when it has them) so the order on the wire is checkable.
+      const data = sizes.map((n, i) => {
+        const d = new Uint8Array(n);
+        if (n >= 2) {
+          d[0] = i >> 8;
+          d[1] = i & 0xff;
+        }
+        return d;
+      });
+      const destOf = (i: number): UdpEndpoint => (batch && dests[i % dests.length] === true ? OTHER : PEER);
+      const pending = batch ? sock.sendBatch(data.map((d, i) => ({ data: d, destination: destOf(i) }))) : sock.send(data, PEER);
+      // Writability whenever the socket waits for it.
+      const pump = setInterval(() => {
+        if ((fake.mask & WRITABLE) !== 0) fake.fire(WRITABLE);
+      }, 0);
+      let r;
+      try {
+        r = await pending;
+      } finally {
+        clearInterval(pump);
+      }
+      // Rebuild the datagrams the kernel took from the messages it accepted.
+      const wire: number[] = [];
+      const wireSizes: number[] = [];
+      for (const m of fake.sent) {
+        const seg = m.segment === 0 ? m.data.length : m.segment;
+        for (let at = 0; at < m.data.length || (m.data.length === 0 && at === 0); at += Math.max(seg, 1)) {
+          const len = Math.min(seg, m.data.length - at);
+          wireSizes.push(len);
+          wire.push(len >= 2 ? (m.data[at]! << 8) | m.data[at + 1]! : -1);
+          if (m.data.length === 0) break;
+        }
+        if (m.segment > 0) assert.ok(m.buffers.every((b, k) => k === m.buffers.length - 1 ? b.length <= m.segment : b.length === m.segment));
+      }
+      const failed = r.failures.map((f) => f.index);
+      assert.equal(new Set(failed).size, failed.length, 'a datagram is reported at most once');
+      assert.equal(r.datagrams + failed.length, data.length, 'every datagram accounted for');
+      assert.equal(wire.length, r.datagrams, 'result matches what the kernel took');
+      const expectedOrder = data.map((_, i) => i).filter((i) => !failed.includes(i));
+      assert.deepEqual(wireSizes, expectedOrder.map((i) => sizes[i]!));
+      expectedOrder.forEach((i, k) => {
+        if (sizes[i]! >= 2) assert.equal(wire[k], i, 'sent in order, once');
+      });
+      for (const f of r.failures) {
+        if (sizes[f.index] === 65508) assert.equal(f.error.code, 'ERR_UDP_MESSAGE_SIZE');
+      }
+      await sock.close();
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('receive views are reused per slot only while the slot is cut the same way (length and GRO segment size)', async () => {
+  const { sock, fake } = await openFake();
+  const msg = (len: number, segment = 0, fillWith = len & 0xff): { data: Uint8Array; segment: number; name: Uint8Array } => ({
+    data: new Uint8Array(len).fill(fillWith), segment, name: PEER.sockaddr,
+  });
+  const lengths = async (): Promise<number[]> => (await sock.read()).datagrams.map((d) => d.length);
+  fake.inbox.push(msg(3000, 1200));
+  assert.deepEqual(await lengths(), [1200, 1200, 600]);
+  fake.inbox.push(msg(2400, 1200));
+  assert.deepEqual(await lengths(), [1200, 1200]);
+  fake.inbox.push(msg(2400, 800));
+  assert.deepEqual(await lengths(), [800, 800, 800]);
+  fake.inbox.push(msg(2400));
+  assert.deepEqual(await lengths(), [2400]);
+  fake.inbox.push(msg(2400, 0, 9));
+  const again = await sock.read();
+  assert.deepEqual(again.datagrams.map((d) => [d.length, d[0], d[2399]]), [[2400, 9, 9]], 'same cut, new contents');
+  await sock.close();
+});
+
+test('a skipped (truncated) message between two sources does not give the next message the wrong source', async () => {
+  const { sock, fake } = await openFake();
+  fake.inbox.push(
+    { data: new Uint8Array([1]), name: PEER.sockaddr },
+    { data: new Uint8Array([2]), name: OTHER.sockaddr, truncated: true },
+    { data: new Uint8Array([3]), name: OTHER.sockaddr },
+  );
+  const b = await sock.read();
+  assert.deepEqual(b.datagrams.map((d) => d[0]), [1, 3]);
+  assert.equal(b.sources[0]!.key, PEER.key);
+  assert.equal(b.sources[1]!.key, OTHER.key);
+  await sock.close();
 });

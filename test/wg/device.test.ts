@@ -354,6 +354,14 @@ test('WgControl: a listen port in use fails with ERR_WG_CONFIG errno EADDRINUSE 
     assert.equal(p.a.status().fwmark, 7);
     assert.equal(p.sockets.a.at(-1)!.fwmark, 7);
     assert.equal(p.a.listenPort, 51820);
+    // A kernel-chosen port is kept across a fwmark change (wireguard-go stores the bound port).
+    await p.a.update({ listenPort: 0 });
+    const chosen = p.a.listenPort;
+    assert.notEqual(chosen, 0);
+    await p.a.update({ fwmark: 0 });
+    assert.equal(p.a.listenPort, chosen);
+    assert.equal(p.a.status().fwmark, 0);
+    await p.a.update({ listenPort: 51820 });
     await connect(p);
   } finally {
     await p.close();
@@ -391,4 +399,103 @@ test('close is idempotent, erases keys, closes both sides; later updates fail', 
   assert.equal(kp.receiveTransport.destroyed, true);
   await assert.rejects(p.a.update({ listenPort: 1 }), (e: unknown) => e instanceof VectunError && e.code === 'ERR_WG_CONFIG');
   await p.b.close();
+});
+
+test('§2 many peers: packets are routed per peer by longest-prefix match (v4 and v6 inner), one sealed batch per peer', async () => {
+  const net = new MemoryNetwork();
+  const clock = new ManualClock();
+  const keys = [generatePrivateKey(), generatePrivateKey(), generatePrivateKey()];
+  const pubs = keys.map((k) => publicKeyOf(k));
+  const tunnels = [new MemoryTunnel(), new MemoryTunnel(), new MemoryTunnel()];
+  const wires = ['198.18.100.1', '198.18.100.2', '198.18.100.3'];
+  const v6 = (host: number): number[] => [0x20, 0x01, 0, 2, 0, 0, 0, host, 0, 0, 0, 0, 0, 0, 0, 1];
+  const hub = await WgDevice.create({
+    tunnel: tunnels[0], openSocket: net.factory(wires[0]!), clock,
+    config: {
+      privateKey: keys[0], listenPort: 51820,
+      peers: [
+        { publicKey: pubs[1]!, endpoint: { address: wires[1]!, port: 51820 }, allowedIps: ['198.18.0.0/16', '2001:2:0:1::/64'] },
+        { publicKey: pubs[2]!, endpoint: { address: wires[2]!, port: 51820 }, allowedIps: ['198.18.2.0/24', '2001:2:0:2::/64'] },
+      ],
+    },
+  });
+  const spokes = await Promise.all([1, 2].map((i) => WgDevice.create({
+    tunnel: tunnels[i], openSocket: net.factory(wires[i]!), clock,
+    config: { privateKey: keys[i], listenPort: 51820, peers: [{ publicKey: pubs[0]!, allowedIps: ['198.18.0.0/24', '2001:2:0:0::/64'] }] },
+  })));
+  try {
+    const hubIp = [198, 18, 0, 1];
+    const toOne = packet(hubIp, [198, 18, 1, 7], 100, 1);
+    const toTwo = packet(hubIp, [198, 18, 2, 7], 100, 2); // the /24 beats the /16
+    const six = (dst: number): Uint8Array => buildPacket({ version: 6, proto: 'udp', src: v6(0), dst: v6(dst), payload: 64, srcPort: 1, dstPort: 2 });
+    tunnels[0]!.inject([toOne, toTwo, six(1), six(2)]);
+    await settle(30);
+    tunnels[0]!.inject([toOne, toTwo, toTwo, six(2)]);
+    await settle(30);
+    assert.deepEqual(tunnels[1]!.written, [toOne, six(1), toOne]);
+    assert.deepEqual(tunnels[2]!.written, [toTwo, six(2), toTwo, toTwo, six(2)]);
+    // The second batch went as one sealed batch per peer.
+    assert.equal(hub.stats.send.batches, 2);
+  } finally {
+    await hub.close();
+    for (const s of spokes) await s.close();
+  }
+});
+
+test('§6.5 persistent keepalive: sent every interval while idle, switched on with a keepalive at once', async () => {
+  const p = await pair();
+  try {
+    await connect(p);
+    await p.a.update({ peers: [{ publicKey: p.keys.pb, persistentKeepalive: 25 }] });
+    await settle();
+    const peerA = p.a.peer(p.keys.pb)!;
+    assert.equal(peerA.counters.keepalivesSent, 1, 'one at once');
+    // B owes A a keepalive for the first packet (KEEPALIVE_TIMEOUT); receiving it restarts A's interval.
+    await p.clock.advance(10_500);
+    assert.equal(peerA.counters.keepalivesSent, 1);
+    await p.clock.advance(25_000);
+    assert.equal(peerA.counters.keepalivesSent, 2);
+    await p.clock.advance(25_000);
+    assert.equal(peerA.counters.keepalivesSent, 3);
+    assert.equal(p.b.stats.receive.keepalives, 3);
+    assert.equal(p.a.stats.receive.keepalives, 1);
+    assert.equal(p.tb.written.length, 1, 'keepalives are not written to the TUN');
+  } finally {
+    await p.close();
+  }
+});
+
+test('§6.4: without an answer the initiation is retransmitted, then given up after REKEY_ATTEMPT_TIME; staged packets go', async () => {
+  const p = await pair();
+  try {
+    p.net.filter = (d) => (d.data[0] === 1 ? null : d);
+    p.ta.inject([packet(A_IP, B_IP, 100, 1)]);
+    await settle();
+    const peerA = p.a.peer(p.keys.pb)!;
+    assert.equal(peerA.staged.length, 1);
+    await p.clock.advance(110_000); // 1 + 18 attempts, REKEY_TIMEOUT + jitter (< 334 ms) apart
+    const sent = peerA.counters.initiationsSent;
+    assert.ok(sent >= 18 && sent <= 20, `${sent} initiations in REKEY_ATTEMPT_TIME`);
+    assert.equal(peerA.staged.length, 0, 'staged packets dropped on giving up');
+    assert.equal(peerA.counters.stagedExpired, 1);
+    await p.clock.advance(30_000);
+    assert.equal(peerA.counters.initiationsSent, sent, 'no more attempts');
+  } finally {
+    await p.close();
+  }
+});
+
+test('§6.1: key material is erased REJECT_AFTER_TIME * 3 after the last session', async () => {
+  const p = await pair();
+  try {
+    await connect(p);
+    const peerA = p.a.peer(p.keys.pb)!;
+    const kp = peerA.keypairs.current as PeerKeypair;
+    p.net.filter = () => null; // silence: no new handshake can complete
+    await p.clock.advance(REJECT_AFTER_TIME * 3 + 60_000);
+    assert.equal(peerA.keypairs.current, null);
+    assert.equal(kp.sendTransport.destroyed, true);
+  } finally {
+    await p.close();
+  }
 });
