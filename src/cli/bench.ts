@@ -87,3 +87,29 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
     throw err;
   }
 }
+
+/** `vectun bench wg`: the WireGuard comparison (src/bench/wg.ts); resolves to an exit code. */
+export async function runBenchWg(o: BenchOptions, io: CliIO): Promise<number> {
+  const missing = describeMissing(checkPrerequisites({ namespaces: true }));
+  if (missing !== undefined) {
+    io.stderr.write(missing);
+    return ExitCode.PREREQUISITES;
+  }
+  ensureIpOnPath();
+  const facts = machineFacts();
+  if (!o.json) io.stdout.write(`vectun bench wg\n${formatMachineFacts(facts)}\n`);
+  const log = (line: string): void => void io.stderr.write(`  ${line}\n`);
+  try {
+    const { runWgBenchmarks, formatWgBenchResult } = await import('../bench/wg.js');
+    const result = await raceAbort(runWgBenchmarks({ seconds: o.seconds, repeats: o.repeats, onProgress: log, signal: io.signal }), io.signal);
+    io.stdout.write(o.json ? `${JSON.stringify({ machine: facts, wg: result }, null, 2)}\n` : formatWgBenchResult(result));
+    return ExitCode.OK;
+  } catch (err) {
+    const stop = err instanceof Interrupted ? err : io.signal.aborted ? new Interrupted(String(io.signal.reason)) : undefined;
+    if (stop !== undefined) {
+      io.stderr.write(`\nvectun bench wg: ${stop.message}; namespaces and processes removed\n`);
+      return stop.exitCode;
+    }
+    throw err;
+  }
+}

@@ -58,6 +58,7 @@ export interface CliCommands {
   bridge(options: BridgeOptions, io: CliIO): Promise<number>;
   bench(options: BenchOptions, io: CliIO): Promise<number>;
   wg(options: WgOptions, io: CliIO): Promise<number>;
+  benchWg(options: BenchOptions, io: CliIO): Promise<number>;
 }
 
 /** The real commands, loaded lazily (they pull in the native addon). */
@@ -66,6 +67,7 @@ export const defaultCommands: CliCommands = {
   bridge: async (o, io) => (await import('./bridge.js')).runBridge(o, io),
   bench: async (o, io) => (await import('./bench.js')).runBench(o, io),
   wg: async (o, io) => (await import('./wg.js')).runWg(o, io),
+  benchWg: async (o, io) => (await import('./bench.js')).runBenchWg(o, io),
 };
 
 /** Parses a whole number within [min, max] for commander. */
@@ -111,7 +113,9 @@ export function buildProgram(io: CliIO, commands: CliCommands, done: (code: numb
       writeOut: (s) => void io.stdout.write(s),
       writeErr: (s) => void io.stderr.write(s),
     })
-    .exitOverride();
+    .exitOverride()
+    // So that `bench wg --seconds N` reaches `wg`, not `bench` (commander needs it on every parent).
+    .enablePositionalOptions();
 
   program
     .command('demo')
@@ -146,7 +150,7 @@ export function buildProgram(io: CliIO, commands: CliCommands, done: (code: numb
       done(await commands.bridge({ ifA, ifB, offload: o.offload, queues: o.queues, json: o.json === true }, io));
     });
 
-  program
+  const bench = program
     .command('bench')
     .summary('veth vs vectun bridge (offload, no offload) and core micro benchmarks (root)')
     .description(
@@ -161,6 +165,24 @@ export function buildProgram(io: CliIO, commands: CliCommands, done: (code: numb
     .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .action(async (o: { json?: boolean; seconds: number; repeats: number }) => {
       done(await commands.bench({ json: o.json === true, seconds: o.seconds, repeats: o.repeats }, io));
+    });
+
+  // Options after `wg` are the subcommand's own (same names as bench's).
+  bench.enablePositionalOptions();
+  bench
+    .command('wg')
+    .summary('WireGuard: wireguard-go vs vectun wg, single TCP stream through the tunnel (root)')
+    .description(
+      'One-run comparison, single TCP stream (iperf3, installed with apt-get if missing; else the Node transfer) from namespace A to B: ' +
+        'the bare veth, wireguard-go to wireguard-go, vectun to vectun, vectun to wireguard-go; Gbit/s and ratios to ' +
+        'wireguard-go to wireguard-go measured in the same run. Needs root; builds wireguard-go on first use (scripts/install-wireguard-go.sh).',
+    )
+    .option('--json', 'print the results as JSON')
+    .addOption(new Option('--seconds <n>', 'duration of each measurement').default(5).argParser(intInRange('--seconds', 1, 600)))
+    .addOption(new Option('--repeats <n>', 'measurements per setup, interleaved; the median is shown').default(1).argParser(intInRange('--repeats', 1, 20)))
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
+    .action(async (o: { json?: boolean; seconds: number; repeats: number }) => {
+      done(await commands.benchWg({ json: o.json === true, seconds: o.seconds, repeats: o.repeats }, io));
     });
 
   program

@@ -111,6 +111,7 @@ export async function runWg(o: WgOptions, io: CliIO, deps: WgCommandDeps = defau
     device.onHandshake((key) => log('verbose', `handshake completed with peer ${keyToBase64(key).slice(0, 8)}...`));
     const reason = await new Promise<string>((resolve) => {
       if (io.signal.aborted) return resolve(`stopped by ${String(io.signal.reason)}`);
+      if (uapi!.closed) return resolve(`UAPI socket ${uapi!.path} was removed`);
       io.signal.addEventListener('abort', () => resolve(`stopped by ${String(io.signal.reason)}`), { once: true });
       device.onEnd((why) => resolve(why));
       uapi!.once('removed', () => resolve(`UAPI socket ${uapi!.path} was removed`));

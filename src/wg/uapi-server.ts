@@ -60,8 +60,11 @@ export interface UapiServerOptions {
 
 /** Counters of a {@link UapiServer} (for tests and diagnostics). */
 export interface UapiServerStats {
+  /** Connections accepted. */
   connections: number;
+  /** `get=1` transactions answered. */
   gets: number;
+  /** `set=1` transactions answered. */
   sets: number;
   /** Transactions answered with a non-zero errno. */
   failures: number;
@@ -92,14 +95,16 @@ export class UapiServer extends EventEmitter<UapiServerEvents> {
   #watcher: FSWatcher | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(path: string, server: Server, inode: number, options: UapiServerOptions) {
+  private constructor(path: string, server: Server, inode: number, options: UapiServerOptions, early: Socket[]) {
     super();
     this.path = path;
     this.#server = server;
     this.#inode = inode;
     this.#control = options.control;
     this.#onLog = options.onLog ?? (() => undefined);
+    server.removeAllListeners('connection');
     server.on('connection', (socket) => this.#accept(socket));
+    for (const socket of early.splice(0)) this.#accept(socket);
     this.#watch();
   }
 
@@ -118,6 +123,9 @@ export class UapiServer extends EventEmitter<UapiServerEvents> {
 
     const staging = await wrapFs('mkdtemp', directory, () => mkdtemp(join(directory, `.${options.interfaceName}-`)));
     const server = createServer({ allowHalfOpen: true });
+    // Clients may connect as soon as the socket is renamed into place, before the server object exists.
+    const early: Socket[] = [];
+    server.on('connection', (socket) => early.push(socket));
     try {
       const stagedPath = join(staging, 's.sock');
       await new Promise<void>((resolve, reject) => {
@@ -132,13 +140,15 @@ export class UapiServer extends EventEmitter<UapiServerEvents> {
       await wrapFs('chmod', stagedPath, () => chmod(stagedPath, 0o600));
       // Atomic: the socket appears at its path already root-only.
       await wrapFs('rename', path, () => rename(stagedPath, path));
-      const inode = (await lstat(path)).ino;
-      return new UapiServer(path, server, inode, options);
-    } catch (err) {
-      server.close();
-      throw err;
-    } finally {
+      const inode = await wrapFs('lstat', path, async () => (await lstat(path)).ino);
       await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      // Nothing is awaited after this: the path watch starts here, and a 'removed' cannot fire before the caller listens.
+      return new UapiServer(path, server, inode, options, early);
+    } catch (err) {
+      for (const socket of early) socket.destroy();
+      server.close();
+      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -187,8 +197,10 @@ export class UapiServer extends EventEmitter<UapiServerEvents> {
       this.#watcher = watch(this.path, { persistent: false }, () => void this.#checkPath());
       this.#watcher.on('error', () => void this.#checkPath());
     } catch {
-      // No inotify: the socket simply is not watched.
+      // Already gone (checked below), or no inotify: then the socket simply is not watched.
     }
+    // A removal between the bind and the start of the watch is caught here.
+    void this.#checkPath();
   }
 
   async #checkPath(): Promise<void> {

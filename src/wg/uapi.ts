@@ -46,6 +46,7 @@ export type UapiErrnoValue = number;
 
 /** Why a `set=1` transaction stopped: the errno of the reply and a message safe to log. */
 export interface UapiSetError {
+  /** Positive errno for the reply (one of {@link UapiErrno}). */
   errno: UapiErrnoValue;
   /** Names the line number and key, never a key's value. */
   message: string;
@@ -57,7 +58,9 @@ export interface UapiSetError {
  * `update` holds them, and the reply carries `error`'s errno.
  */
 export interface UapiSetParse {
+  /** The transaction's lines up to the first bad one, as an update. */
   update: WgConfigUpdate;
+  /** The first bad line's failure, or null when every line parsed. */
   error: UapiSetError | null;
 }
 

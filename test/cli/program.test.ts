@@ -37,12 +37,13 @@ function capture(): Captured {
 
 /** Commands that record what the parser handed them and return a chosen code. */
 function recorder(code = 0) {
-  const calls: { demo: DemoOptions[]; bridge: BridgeOptions[]; bench: BenchOptions[]; wg: WgOptions[] } = { demo: [], bridge: [], bench: [], wg: [] };
+  const calls: { demo: DemoOptions[]; bridge: BridgeOptions[]; bench: BenchOptions[]; wg: WgOptions[]; benchWg: BenchOptions[] } = { demo: [], bridge: [], bench: [], wg: [], benchWg: [] };
   const commands: CliCommands = {
     demo: async (o) => (calls.demo.push(o), code),
     bridge: async (o) => (calls.bridge.push(o), code),
     bench: async (o) => (calls.bench.push(o), code),
     wg: async (o) => (calls.wg.push(o), code),
+    benchWg: async (o) => (calls.benchWg.push(o), code),
   };
   return { calls, commands };
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VectunError } from '../../src/errors.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
-import { runCli, wgLogLevel, type CliCommands, type CliIO, type WgOptions } from '../../src/cli/program.js';
+import { runCli, wgLogLevel, type BenchOptions, type CliCommands, type CliIO, type WgOptions } from '../../src/cli/program.js';
 import { runWg, type WgCommandDeps, type WgCommandDevice } from '../../src/cli/wg.js';
 import { UapiServer, uapiRequest } from '../../src/wg/uapi-server.js';
 import { generatePrivateKey, keyToBase64, keyToHex } from '../../src/wg/crypto.js';
@@ -21,11 +21,26 @@ function capture(signal = new AbortController().signal): { io: CliIO; out: () =>
   };
 }
 
-function recorder(): { calls: WgOptions[]; commands: CliCommands } {
+function recorder(): { calls: WgOptions[]; bench: BenchOptions[]; commands: CliCommands } {
   const calls: WgOptions[] = [];
+  const bench: BenchOptions[] = [];
   const none = async (): Promise<number> => 0;
-  return { calls, commands: { demo: none, bridge: none, bench: none, wg: async (o) => (calls.push(o), 0) } };
+  return { calls, bench, commands: { demo: none, bridge: none, bench: none, wg: async (o) => (calls.push(o), 0), benchWg: async (o) => (bench.push(o), 0) } };
 }
+
+test('vectun bench wg: --seconds, --repeats, --json reach the WireGuard benchmark, not the plain one', async () => {
+  const { bench, commands } = recorder();
+  let plain = 0;
+  commands.bench = async () => (plain++, 0);
+  assert.equal(await runCli(['bench', 'wg', '--seconds', '2', '--repeats', '3', '--json'], capture().io, commands), 0);
+  assert.deepEqual(bench, [{ seconds: 2, repeats: 3, json: true }]);
+  assert.equal(plain, 0);
+  assert.equal(await runCli(['bench', '--seconds', '2'], capture().io, commands), 0);
+  assert.equal(plain, 1, 'vectun bench alone is still the TUN benchmark');
+  const c = capture();
+  assert.equal(await runCli(['bench', 'wg', '--help'], c.io, commands), 0);
+  assert.match(c.out(), /wireguard-go to wireguard-go/);
+});
 
 test('vectun wg: defaults like wireguard-go (MTU 1420, offload on, log level error)', async () => {
   const { calls, commands } = recorder();
