@@ -70,6 +70,8 @@ export interface WgSocket {
   send(datagrams: readonly Uint8Array[], destination: UdpEndpoint): Promise<WgIoResult>;
   /** Closes it; a pending read rejects. */
   close(): Promise<void>;
+  /** Kernel-side drops, when the socket reports them (`UdpSocket` does: SO_RXQ_OVFL). */
+  readonly stats?: { readonly receiveDrops: number };
 }
 
 /** Opens the device's socket on `port` (0: any) with SO_MARK `fwmark` (0: none). */
@@ -149,6 +151,12 @@ export interface WgReceiveStats {
   handshakeMessages: number;
   /** Messages dropped, by reason. */
   drops: ReceiveDrops;
+  /**
+   * Datagrams the kernel dropped before we read them because the UDP receive
+   * buffer was full (SO_RXQ_OVFL), summed over every socket this device has
+   * bound; as of the last read. 0 when the socket does not report it.
+   */
+  socketDrops: number;
 }
 
 /** A snapshot of the device counters. */
@@ -218,6 +226,8 @@ export class WgDevice extends EventEmitter implements WgControl {
 
   #routesVersion = 0;
   #socket: WgSocket | null = null;
+  /** {@link WgReceiveStats.socketDrops} of sockets closed on a re-bind. */
+  #retiredSocketDrops = 0;
   #socketWaiters: (() => void)[] = [];
   #listenPort = 0;
   #fwmark = 0;
@@ -366,6 +376,7 @@ export class WgDevice extends EventEmitter implements WgControl {
       receive: {
         packets: this.#receive.packets, keepalives: this.#receive.keepalives,
         handshakeMessages: this.#receive.handshakeMessages, drops: { ...this.#receive.drops },
+        socketDrops: this.#retiredSocketDrops + (this.#socket?.stats?.receiveDrops ?? 0),
       },
       handshake: { ...h, rejected: { ...h.rejected } },
       underLoad: this.#load.isUnderLoad(this.#queue.length),
@@ -540,6 +551,7 @@ export class WgDevice extends EventEmitter implements WgControl {
     const samePort = old !== null && port !== 0 && port === old.localAddress.port;
     if (samePort) {
       this.#socket = null;
+      this.#retiredSocketDrops += old.stats?.receiveDrops ?? 0;
       await old.close();
     }
     let fresh: WgSocket;
@@ -565,7 +577,10 @@ export class WgDevice extends EventEmitter implements WgControl {
     // The port actually bound, as wireguard-go keeps it: a later fwmark change re-binds the same port.
     this.#listenPort = fresh.localAddress.port;
     this.#fwmark = fwmark;
-    if (old !== null && !samePort) await old.close();
+    if (old !== null && !samePort) {
+      this.#retiredSocketDrops += old.stats?.receiveDrops ?? 0;
+      await old.close();
+    }
     for (const w of this.#socketWaiters.splice(0)) w();
   }
 

@@ -368,6 +368,24 @@ test('WgControl: a listen port in use fails with ERR_WG_CONFIG errno EADDRINUSE 
   }
 });
 
+test('stats: kernel receive-buffer drops (SO_RXQ_OVFL) are reported, and kept across a re-bind', async () => {
+  const p = await pair();
+  try {
+    assert.equal(p.a.stats.receive.socketDrops, 0);
+    p.sockets.a[0]!.stats.receiveDrops = 5;
+    assert.equal(p.a.stats.receive.socketDrops, 5);
+    await p.a.update({ listenPort: 52001 });
+    assert.equal(p.sockets.a[0]!.closed, true);
+    assert.equal(p.a.stats.receive.socketDrops, 5, 'the closed socket\'s drops stay counted');
+    p.sockets.a.at(-1)!.stats.receiveDrops = 2;
+    assert.equal(p.a.stats.receive.socketDrops, 7);
+    await p.a.update({ fwmark: 3 }); // same port: closed before the new one opens
+    assert.equal(p.a.stats.receive.socketDrops, 7);
+  } finally {
+    await p.close();
+  }
+});
+
 test('a removed peer stops traffic at once; its keys are erased', async () => {
   const p = await pair();
   try {

@@ -116,6 +116,8 @@ export class MemorySocket implements WgSocket {
   readonly localAddress: UdpEndpoint;
   readonly fwmark: number;
   closed = false;
+  /** What the kernel would report as SO_RXQ_OVFL drops; tests set it. */
+  readonly stats = { receiveDrops: 0 };
   #net: MemoryNetwork;
   #queue: { data: Uint8Array; from: UdpEndpoint }[] = [];
   #waiter: Waiter<UdpBatch> | undefined;
