@@ -71,7 +71,10 @@ export interface WgSocket {
   /** Closes it; a pending read rejects. */
   close(): Promise<void>;
   /** Kernel-side drops, when the socket reports them (`UdpSocket` does: SO_RXQ_OVFL). */
-  readonly stats?: { readonly receiveDrops: number };
+  readonly stats?: {
+    /** Datagrams the kernel dropped because the socket's receive buffer was full. */
+    readonly receiveDrops: number;
+  };
 }
 
 /** Opens the device's socket on `port` (0: any) with SO_MARK `fwmark` (0: none). */
