@@ -1,16 +1,16 @@
 /**
  * The receive path of a {@link UdpSocket}: recvmmsg(2) into arena slots,
- * coalesced (UDP_GRO) receives split into datagram views, sources interned,
- * batches handed to `read()` callers or to `'datagrams'` listeners (event
- * mode).
+ * coalesced (UDP_GRO) receives split into datagram views, sources interned;
+ * {@link UDP_IO} hands the batches to the shared event loop, which serves
+ * `read()` callers and `'datagrams'` listeners (event mode).
  * @module
  */
 import { VectunError } from '../errors.js';
 import { Arena } from '../core/arena.js';
 import { EAGAIN, EINTR } from '../device/native.js';
+import type { IoKind } from '../io/event-loop.js';
 import { SOCKADDR_IN6_LEN, type UdpEndpoint } from './address.js';
-import { updatePoll } from './socket-poll.js';
-import { ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, MAX_EINTR, checkOpen, kState, udpError, type Reader, type UdpHost, type UdpState } from './socket-state.js';
+import { ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, MAX_EINTR, closedError, kState, udpError, type UdpHost, type UdpState } from './socket-state.js';
 
 /** One receive slot: the largest UDP payload or GRO-coalesced receive (65535 - 8 rounded up). */
 export const UDP_RECV_SLOT = 65536;
@@ -27,87 +27,19 @@ export interface UdpBatch {
   sources: UdpEndpoint[];
 }
 
-/** `UdpSocket.read()`: the next batch, for one caller. */
-export function read(sock: UdpHost): Promise<UdpBatch> {
-  let s: UdpState;
-  try {
-    s = checkOpen(sock, 'read');
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  return new Promise<UdpBatch>((resolve, reject) => {
-    s.readers.push({ resolve, reject });
-    serveReaders(sock);
-  });
-}
-
-/** `UdpSocket.pause()`: leaves event mode; the flow's pending read is withdrawn. */
-export function pause(sock: UdpHost): void {
-  const s = checkOpen(sock, 'pause');
-  s.flowing = false;
-  s.paused = true;
-  const r = s.flowReader;
-  if (r !== undefined) {
-    const at = s.readers.indexOf(r);
-    if (at >= 0) s.readers.splice(at, 1);
-    s.flowReader = undefined;
-  }
-  updatePoll(sock);
-}
-
-/** `UdpSocket.resume()`: (re)enters event mode. */
-export function resume(sock: UdpHost): void {
-  const s = checkOpen(sock, 'resume');
-  s.paused = false;
-  if (s.flowing) return;
-  s.flowing = true;
-  flow(sock);
-}
-
-function flow(sock: UdpHost): void {
-  const s = sock[kState];
-  if (!s.flowing || s.closed || s.flowReader !== undefined) return;
-  const reader: Reader = {
-    resolve: (batch) => {
-      s.flowReader = undefined;
-      sock.emit('datagrams', batch);
-      // Next batch after the listeners ran and I/O had its turn.
-      setImmediate(() => flow(sock));
-    },
-    reject: (err) => {
-      s.flowReader = undefined;
-      s.flowing = false;
-      if (err.code !== 'ERR_UDP_CLOSED') sock.emit('error', err);
-    },
-  };
-  s.flowReader = reader;
-  s.readers.push(reader);
-  serveReaders(sock);
-}
-
-/** Hands batches to waiting readers, one per turn (each overwrites the last one's views). */
-export function serveReaders(sock: UdpHost): void {
-  const s = sock[kState];
-  if (s.serving) return;
-  s.serving = true;
-  try {
-    while (s.readers.length > 0 && !s.closed) {
-      const batch = receive(s);
-      if (batch === EAGAIN) break;
-      if (batch instanceof VectunError) {
-        s.readers.shift()!.reject(batch);
-        continue;
-      }
-      if (batch.datagrams.length === 0) continue; // only truncated messages; read on
-      s.readers.shift()!.resolve(batch);
-      if (s.readers.length > 0) setImmediate(() => serveReaders(sock));
-      break;
-    }
-  } finally {
-    s.serving = false;
-  }
-  updatePoll(sock);
-}
+/** How the shared event loop reads a UdpSocket (src/io/event-loop.ts). */
+export const UDP_IO: IoKind<UdpHost, UdpBatch> = {
+  state: (sock) => sock[kState],
+  event: 'datagrams',
+  closedCode: 'ERR_UDP_CLOSED',
+  closedError,
+  quiet: (err) => err.code === 'ERR_UDP_CLOSED',
+  receive(sock) {
+    const batch = receive(sock[kState]);
+    if (batch === EAGAIN || batch instanceof VectunError) return batch;
+    return batch.datagrams.length === 0 ? undefined : batch; // only truncated messages; read on
+  },
+};
 
 /** One recvmmsg, split into datagram views by the GRO segment size. */
 function receive(s: UdpState): UdpBatch | VectunError | typeof EAGAIN {

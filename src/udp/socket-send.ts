@@ -10,9 +10,9 @@
  */
 import { VectunError } from '../errors.js';
 import { EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE } from '../device/native.js';
+import { waitWritable } from '../io/event-loop.js';
 import { UdpEndpoint } from './address.js';
 import { PLAN_STRIDE, UDP_MAX_PAYLOAD_V4, UDP_MAX_PAYLOAD_V6, planSend } from './plan.js';
-import { updatePoll } from './socket-poll.js';
 import { MAX_EINTR, checkOpen, closedError, destination, invalid, kState, udpError, usable, type UdpHost, type UdpState } from './socket-state.js';
 
 /** One datagram of {@link UdpSocket.sendBatch}. */
@@ -208,7 +208,7 @@ async function transmit(
       }
       if (sent === -EAGAIN) {
         st.sendWaits++;
-        await waitWritable(sock);
+        await waitWritable(s);
         continue;
       }
       if (sent === 0) throw new VectunError('ERR_UDP_SYSCALL', 'sendmmsg sent no message', { syscall: 'sendmmsg' });
@@ -256,12 +256,4 @@ function gsoFallback(sock: UdpHost): void {
     s.warned = true;
     sock.emit('warning', new VectunError('ERR_UDP_GSO_FALLBACK', `${s.local.toString()}: a UDP_SEGMENT send failed with EIO (no checksum offload on the route's device); GSO is now off for this socket`, { errno: EIO, syscall: 'sendmmsg' }));
   }
-}
-
-function waitWritable(sock: UdpHost): Promise<void> {
-  const s = sock[kState];
-  return new Promise<void>((resolve, reject) => {
-    s.writable = { resolve: () => resolve(), reject };
-    updatePoll(sock);
-  });
 }

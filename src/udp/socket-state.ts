@@ -4,13 +4,15 @@
  * other `socket-*.ts` files are functions over this state: `socket-open.ts`
  * (open, capability probing, connect), `socket-read.ts` (receive path, event
  * mode), `socket-send.ts` (send path, plan execution, GSO fallbacks),
- * `socket-poll.ts` (readiness), `socket-stats.ts` (counters); `socket.ts` is
- * the public class that wires them.
+ * `socket-stats.ts` (counters); readers, event mode, readiness and close are
+ * `src/io/event-loop.ts`, shared with Tun; `socket.ts` is the public class
+ * that wires them.
  * @module
  */
 import type { EventEmitter } from 'node:events';
 import { VectunError } from '../errors.js';
-import { EMSGSIZE, errnoName, type PollHandle } from '../device/native.js';
+import { EMSGSIZE, errnoName } from '../device/native.js';
+import { closedErrorOf, type IoState } from '../io/event-loop.js';
 import { UdpEndpoint, type SourceInterner } from './address.js';
 import type { UdpBinding } from './native.js';
 import type { PlanLimits, SendPlan } from './plan.js';
@@ -26,19 +28,14 @@ const UDP_ERRNO_NAMES: Record<number, string> = { 97: 'EAFNOSUPPORT', 98: 'EADDR
 /** Consecutive EINTRs after which a call gives up (a signal storm, not progress). */
 export const MAX_EINTR = 1000;
 
-/** A pending read (or a sender waiting for writability). */
-export interface Reader {
-  resolve(batch: UdpBatch): void;
-  reject(err: VectunError): void;
-}
-
-/** Everything a UdpSocket knows; one object under {@link kState}. */
-export interface UdpState {
+/**
+ * Everything a UdpSocket knows; one object under {@link kState}. The
+ * event-loop part (poller, readers, event mode, the writable wait, closing,
+ * signal) is {@link IoState}'s.
+ */
+export interface UdpState extends IoState<UdpBatch> {
   binding: UdpBinding;
   fd: number;
-  poller: PollHandle;
-  pollMask: number;
-  idleCheck: boolean;
   /** AF_INET6 socket (IPv4 destinations go out as IPv4-mapped). */
   inet6: boolean;
   /** AF_INET6 with IPV6_V6ONLY off. */
@@ -49,14 +46,7 @@ export interface UdpState {
   gso: boolean;
   gro: boolean;
   limits: PlanLimits;
-  closed: boolean;
-  closing: Promise<void> | undefined;
   // receive side
-  readers: Reader[];
-  serving: boolean;
-  flowing: boolean;
-  paused: boolean;
-  flowReader: Reader | undefined;
   arena: Uint8Array | undefined;
   lengths: Int32Array;
   segments: Int32Array;
@@ -76,11 +66,8 @@ export interface UdpState {
   plan: SendPlan;
   /** Second plan for replanning mid-batch (swapped with `plan`). */
   spare: SendPlan;
-  writable: Reader | undefined;
   warned: boolean;
   stats: UdpCounters;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 /** The key of a UdpSocket's state. */
@@ -95,9 +82,7 @@ export function invalid(message: string): VectunError {
   return new VectunError('ERR_INVALID_ARG', message);
 }
 
-export function closedError(what: string): VectunError {
-  return new VectunError('ERR_UDP_CLOSED', `${what}: the UDP socket is closed`);
-}
+export const closedError = closedErrorOf('ERR_UDP_CLOSED', 'the UDP socket');
 
 /** The state of an open socket; `ERR_UDP_CLOSED` naming `what` otherwise. */
 export function checkOpen(sock: UdpHost, what: string): UdpState {

@@ -10,7 +10,9 @@
  * - `socket-open.ts`: options, socket(2)/bind, GSO/GRO probing, connect;
  * - `socket-read.ts`: the receive path, GRO split, event mode;
  * - `socket-send.ts`: the send path, plan execution, the GSO fallbacks;
- * - `socket-poll.ts`: readiness (uv_poll); `socket-stats.ts`: counters.
+ * - `socket-stats.ts`: counters;
+ * - `src/io/event-loop.ts` (shared with Tun): pending readers, event mode,
+ *   readiness (uv_poll), AbortSignal and close.
  *
  * Shaped like {@link Tun} (and `dgram.Socket`): private state in one
  * symbol-keyed object, an open check in every method, idempotent `close()`
@@ -28,12 +30,12 @@
 import { EventEmitter } from 'node:events';
 import { VectunError } from '../errors.js';
 import type { Arena } from '../core/arena.js';
+import { batches, closeHandle, closeOnAbort, onPoll, pause, read, resume, resumeOnListener } from '../io/event-loop.js';
 import { UdpEndpoint } from './address.js';
 import { connect, initialState, openSocket, type OpenedSocket, type UdpCapabilities, type UdpOpenOptions } from './socket-open.js';
-import { onPoll } from './socket-poll.js';
-import { pause, read, resume, type UdpBatch } from './socket-read.js';
+import { UDP_IO, type UdpBatch } from './socket-read.js';
 import { send, sendBatch, type UdpSendResult, type UdpTransmit } from './socket-send.js';
-import { checkOpen, closedError, kState, udpError, type UdpState } from './socket-state.js';
+import { checkOpen, kState, udpError, type UdpState } from './socket-state.js';
 import { snapshotStats, type UdpStats } from './socket-stats.js';
 
 export { UdpEndpoint } from './address.js';
@@ -72,15 +74,7 @@ export class UdpSocket extends EventEmitter {
   private constructor(state: UdpState) {
     super();
     this[kState] = state;
-    // Event mode starts when a 'datagrams' listener is added, as streams do with 'data'.
-    this.on('newListener', (event: string | symbol) => {
-      if (event === 'datagrams') {
-        queueMicrotask(() => {
-          const st = this[kState];
-          if (!st.closed && !st.flowing && !st.paused) this.resume();
-        });
-      }
-    });
+    resumeOnListener(this, UDP_IO);
   }
 
   /**
@@ -110,17 +104,14 @@ export class UdpSocket extends EventEmitter {
     const b = opened.binding;
     let sock: UdpSocket | undefined;
     const poller = b.pollCreate(opened.fd, (status, events) => {
-      if (sock !== undefined) onPoll(sock, status, events);
+      if (sock !== undefined) onPoll(sock, UDP_IO, status, events);
     });
     if (typeof poller === 'number') throw udpError(poller, 'uv_poll_init');
     const state = initialState(opened, poller);
-    sock = new UdpSocket(state);
-    if (opened.signal !== undefined) {
-      const s = sock;
-      state.onAbort = () => void s.close();
-      opened.signal.addEventListener('abort', state.onAbort, { once: true });
-    }
-    return sock;
+    const s = new UdpSocket(state);
+    sock = s;
+    closeOnAbort(state, () => s.close());
+    return s;
   }
 
   /** The bound address and port (the kernel's pick when port 0 was asked). */
@@ -171,32 +162,23 @@ export class UdpSocket extends EventEmitter {
    * `ERR_UDP_CLOSED` on close.
    */
   read(): Promise<UdpBatch> {
-    return read(this);
+    return read(this, UDP_IO);
   }
 
   /** Batches as from {@link UdpSocket.read} until the socket closes; same view lifetime. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<UdpBatch, void, undefined> {
-    for (;;) {
-      let batch: UdpBatch;
-      try {
-        batch = await this.read();
-      } catch (err) {
-        if (err instanceof VectunError && err.code === 'ERR_UDP_CLOSED') return;
-        throw err;
-      }
-      yield batch;
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<UdpBatch, void, undefined> {
+    return batches(this, UDP_IO);
   }
 
   /** Stops event mode: no `'datagrams'` until `resume()`; unread datagrams stay in the kernel's queue. */
   pause(): this {
-    pause(this);
+    pause(this, UDP_IO);
     return this;
   }
 
   /** Starts (or restarts) event mode: each batch is emitted as `'datagrams'`. */
   resume(): this {
-    resume(this);
+    resume(this, UDP_IO);
     return this;
   }
 
@@ -250,26 +232,7 @@ export class UdpSocket extends EventEmitter {
    */
   close(): Promise<void> {
     const s = this[kState];
-    if (s.closing !== undefined) return s.closing;
-    s.closed = true;
-    s.flowing = false;
-    s.flowReader = undefined;
-    // Stop watching before closing the descriptor (libuv requirement).
-    s.binding.pollClose(s.poller);
-    s.binding.close(s.fd);
-    if (s.signal !== undefined && s.onAbort !== undefined) s.signal.removeEventListener('abort', s.onAbort);
-    const err = closedError('pending I/O');
-    for (const r of s.readers.splice(0)) r.reject(err);
-    const w = s.writable;
-    s.writable = undefined;
-    w?.reject(err);
-    s.closing = new Promise<void>((resolve) => {
-      process.nextTick(() => {
-        this.emit('close');
-        resolve();
-      });
-    });
-    return s.closing;
+    return closeHandle(this, UDP_IO, () => s.binding.close(s.fd));
   }
 
   /** `await using sock = await UdpSocket.open()`: closes the socket. */
