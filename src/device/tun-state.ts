@@ -17,6 +17,8 @@ import type { NetlinkMessage, NetlinkSocket } from './rtnetlink.js';
 import type { TunOffload } from './tun-open.js';
 import type { TunStats } from './tun-stats.js';
 
+export { invalid, optionalBool, optionalInt } from '../options.js';
+
 /**
  * Everything a Tun knows; one object under {@link kState}, as dgram.Socket
  * keeps its handle state. The event-loop part (poller, readers, event mode,
@@ -82,10 +84,6 @@ export interface TunHost extends EventEmitter {
 /** Consecutive EINTRs after which a read or write gives up (a signal storm, not progress). */
 export const MAX_EINTR = 1000;
 
-export function invalid(message: string): VectunError {
-  return new VectunError('ERR_INVALID_ARG', message);
-}
-
 export const closedError = closedErrorOf('ERR_TUN_CLOSED', 'the TUN device');
 
 /** The state of an open Tun; `ERR_TUN_CLOSED` naming `what` otherwise. */
@@ -93,17 +91,4 @@ export function checkOpen(tun: TunHost, what: string): TunState {
   const s = tun[kState];
   if (s.closed) throw closedError(what);
   return s;
-}
-
-export function optionalInt(value: unknown, option: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(`${option} must be an integer in ${min}..${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-export function optionalBool(value: unknown, option: string): boolean | undefined {
-  if (value === undefined || typeof value === 'boolean') return value;
-  throw invalid(`${option} must be a boolean, got ${typeof value}`);
 }

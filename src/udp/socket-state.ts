@@ -19,6 +19,8 @@ import type { PlanLimits, SendPlan } from './plan.js';
 import type { UdpBatch } from './socket-read.js';
 import type { UdpCounters } from './socket-stats.js';
 
+export { invalid, optionalBool, optionalInt } from '../options.js';
+
 export const ECONNREFUSED = 111;
 export const EHOSTUNREACH = 113;
 export const ENETUNREACH = 101;
@@ -78,10 +80,6 @@ export interface UdpHost extends EventEmitter {
   readonly [kState]: UdpState;
 }
 
-export function invalid(message: string): VectunError {
-  return new VectunError('ERR_INVALID_ARG', message);
-}
-
 export const closedError = closedErrorOf('ERR_UDP_CLOSED', 'the UDP socket');
 
 /** The state of an open socket; `ERR_UDP_CLOSED` naming `what` otherwise. */
@@ -89,19 +87,6 @@ export function checkOpen(sock: UdpHost, what: string): UdpState {
   const s = sock[kState];
   if (s.closed) throw closedError(what);
   return s;
-}
-
-export function optionalInt(value: unknown, option: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(`${option} must be an integer in ${min}..${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-export function optionalBool(value: unknown, option: string): boolean | undefined {
-  if (value === undefined || typeof value === 'boolean') return value;
-  throw invalid(`${option} must be a boolean, got ${typeof value}`);
 }
 
 /** The VectunError for a `-errno` result of a UDP `syscall` (stable codes for the errors a sender acts on). */
