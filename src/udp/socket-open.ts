@@ -9,7 +9,7 @@
  */
 import { VectunError } from '../errors.js';
 import type { PollHandle } from '../device/native.js';
-import { SOCKADDR_IN6_LEN, SourceInterner, UdpEndpoint, parseSockaddr } from './address.js';
+import { SOCKADDR_IN6_LEN, SourceInterner, UdpEndpoint, mappedSockaddr, parseSockaddr } from './address.js';
 import { loadUdpBinding, type UdpBinding } from './native.js';
 import { SendPlan, UDP_MAX_PAYLOAD_V6, UDP_MAX_SEGMENTS } from './plan.js';
 import { checkOpen, destination, invalid, optionalBool, optionalInt, udpError, type UdpHost, type UdpState } from './socket-state.js';
@@ -152,7 +152,7 @@ export function openSocket(options: UdpOpenOptions): OpenedSocket {
     const gro = wantGro && setOpt('UDP_GRO', 1) >= 0;
     const bindTo = local ?? UdpEndpoint.of(effective === 4 ? '0.0.0.0' : '::', port);
     // An IPv4 address on a dual-stack socket is bound as its IPv4-mapped form (ipv6(7)).
-    const r = b.udpBind(fd, inet6 && bindTo.family === 4 ? mappedV6(bindTo.sockaddr) : bindTo.sockaddr);
+    const r = b.udpBind(fd, inet6 && bindTo.family === 4 ? mappedSockaddr(bindTo.sockaddr) : bindTo.sockaddr);
     if (r < 0) throw udpError(r, 'bind', bindTo.toString());
     const name = new Uint8Array(SOCKADDR_IN6_LEN);
     const n = b.udpSockname(fd, name);
@@ -187,20 +187,7 @@ export function initialState(opened: OpenedSocket, poller: PollHandle): UdpState
 export function connect(sock: UdpHost, to: UdpEndpoint): void {
   const s = checkOpen(sock, 'connect');
   const d = destination(s, to, 'destination');
-  const r = s.binding.udpConnect(s.fd, d.sockaddr.length === 16 && s.inet6 ? mappedV6(d.sockaddr) : d.sockaddr);
+  const r = s.binding.udpConnect(s.fd, d.sockaddr.length === 16 && s.inet6 ? mappedSockaddr(d.sockaddr) : d.sockaddr);
   if (r < 0) throw udpError(r, 'connect', d.toString());
   s.remote = d;
-}
-
-/** sockaddr_in → IPv4-mapped sockaddr_in6 (for connect on a dual-stack socket). */
-function mappedV6(sin: Uint8Array): Uint8Array {
-  const out = new Uint8Array(SOCKADDR_IN6_LEN);
-  const head = UdpEndpoint.of('::', 0).sockaddr;
-  out.set(head.subarray(0, 2), 0); // AF_INET6, host order
-  out[2] = sin[2]!;
-  out[3] = sin[3]!;
-  out[18] = 0xff;
-  out[19] = 0xff;
-  out.set(sin.subarray(4, 8), 20);
-  return out;
 }
