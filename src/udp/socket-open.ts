@@ -126,20 +126,16 @@ export function openSocket(options: UdpOpenOptions): OpenedSocket {
   if (fd < 0) throw udpError(fd, netns === '' ? 'socket' : 'setns', netns === '' ? undefined : netns);
   try {
     const setOpt = (name: Parameters<UdpBinding['udpSetOption']>[1], value: number): number => b.udpSetOption(fd, name, value);
-    if (rcvbuf !== undefined) {
-      const r = setOpt('SO_RCVBUFFORCE', rcvbuf);
+    // The FORCE variant passes net.core.[rw]mem_max but needs CAP_NET_ADMIN; without it, the capped one.
+    const setBuffer = (force: 'SO_RCVBUFFORCE' | 'SO_SNDBUFFORCE', capped: 'SO_RCVBUF' | 'SO_SNDBUF', bytes: number): void => {
+      const r = setOpt(force, bytes);
       if (r === -EPERM || r === -EACCES) {
-        const r2 = setOpt('SO_RCVBUF', rcvbuf);
-        if (r2 < 0) throw udpError(r2, 'setsockopt', 'SO_RCVBUF');
-      } else if (r < 0) throw udpError(r, 'setsockopt', 'SO_RCVBUFFORCE');
-    }
-    if (sndbuf !== undefined) {
-      const r = setOpt('SO_SNDBUFFORCE', sndbuf);
-      if (r === -EPERM || r === -EACCES) {
-        const r2 = setOpt('SO_SNDBUF', sndbuf);
-        if (r2 < 0) throw udpError(r2, 'setsockopt', 'SO_SNDBUF');
-      } else if (r < 0) throw udpError(r, 'setsockopt', 'SO_SNDBUFFORCE');
-    }
+        const r2 = setOpt(capped, bytes);
+        if (r2 < 0) throw udpError(r2, 'setsockopt', capped);
+      } else if (r < 0) throw udpError(r, 'setsockopt', force);
+    };
+    if (rcvbuf !== undefined) setBuffer('SO_RCVBUFFORCE', 'SO_RCVBUF', rcvbuf);
+    if (sndbuf !== undefined) setBuffer('SO_SNDBUFFORCE', 'SO_SNDBUF', sndbuf);
     if (fwmark !== undefined) {
       const r = setOpt('SO_MARK', fwmark);
       if (r < 0) throw udpError(r, 'setsockopt', 'SO_MARK');
