@@ -5,12 +5,12 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { VectunError } from '../errors.js';
+import { rejectPending, updatePoll } from '../io/event-loop.js';
 import { EBADFD, syscallError, type NativeBinding } from './native.js';
 import {
   IFF_UP, NetlinkSocket, RTMGRP_LINK, RTM_DELLINK, RTM_NEWLINK, addAddressMessage, addRouteMessage,
   getLinkByNameMessage, getLinkMessage, parseCidr, parseLink, setMtuMessage, setUpMessage, type LinkInfo, type NetlinkMessage,
 } from './rtnetlink.js';
-import { updatePoll } from './tun-poll.js';
 import { checkOpen, invalid, kState, optionalInt, type TunHost } from './tun-state.js';
 
 /** Where `ip netns add` binds named namespaces. */
@@ -242,13 +242,8 @@ export function markRemoved(tun: TunHost, cause: VectunError): void {
   const s = tun[kState];
   if (s.removed !== undefined) return;
   s.removed = new VectunError('ERR_TUN_REMOVED', `${s.name} was deleted`, { errno: cause.errno ?? EBADFD, syscall: cause.syscall ?? 'read', cause });
-  for (const r of s.readers.splice(0)) r.reject(s.removed);
-  s.flowReader = undefined;
-  s.flowing = false;
-  const w = s.writable;
-  s.writable = undefined;
-  w?.reject(s.removed);
-  updatePoll(tun);
+  rejectPending(s, s.removed);
+  updatePoll(s);
   tun.emit('removed');
 }
 

@@ -1,7 +1,8 @@
 /**
  * The read path of a {@link Tun}: draining the descriptor into arena slots,
- * splitting super-packets (GSO) into the output region, handing batches to
- * `read()` callers or to `'packets'` listeners (event mode).
+ * splitting super-packets (GSO) into the output region; {@link TUN_IO} hands
+ * the batches to the shared event loop, which serves `read()` callers and
+ * `'packets'` listeners (event mode).
  *
  * Spec rules: RD-1, RD-2, RD-6, RD-9 and D-5 (via the core's `segmentInto`),
  * DEV-7 and DEV-9 (batch and slot sizes).
@@ -11,10 +12,10 @@ import { VectunError } from '../errors.js';
 import { Arena } from '../core/arena.js';
 import { segmentInto } from '../core/gso.js';
 import { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
+import type { IoKind } from '../io/event-loop.js';
 import { EAGAIN, EBADFD, EINTR, syscallError } from './native.js';
 import { markRemoved } from './tun-link.js';
-import { updatePoll } from './tun-poll.js';
-import { MAX_EINTR, checkOpen, kState, type Reader, type TunHost, type TunState } from './tun-state.js';
+import { MAX_EINTR, closedError, kState, type TunHost, type TunState } from './tun-state.js';
 import { bump } from './tun-stats.js';
 
 /** One read slot: a vnet header and the largest super-packet (DEV-9). */
@@ -24,93 +25,26 @@ export const DEFAULT_BATCH = 128;
 /** Smallest split-output area, so one frame with a small gso_size still fits (D-5). */
 const MIN_OUTPUT = 4 << 20;
 
-/** `Tun.read()`: the next batch, for one caller. */
-export function read(tun: TunHost): Promise<Uint8Array[]> {
-  let s: TunState;
-  try {
-    s = checkOpen(tun, 'read');
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  return new Promise<Uint8Array[]>((resolve, reject) => {
-    s.readers.push({ resolve, reject });
-    serveReaders(tun);
-  });
-}
-
-/** `Tun.pause()`: leaves event mode; the flow's pending read is withdrawn. */
-export function pause(tun: TunHost): void {
-  const s = checkOpen(tun, 'pause');
-  s.flowing = false;
-  s.paused = true;
-  const r = s.flowReader;
-  if (r !== undefined) {
-    const at = s.readers.indexOf(r);
-    if (at >= 0) s.readers.splice(at, 1);
-    s.flowReader = undefined;
-  }
-  updatePoll(tun);
-}
-
-/** `Tun.resume()`: (re)enters event mode. */
-export function resume(tun: TunHost): void {
-  const s = checkOpen(tun, 'resume');
-  s.paused = false;
-  if (s.flowing) return;
-  s.flowing = true;
-  flow(tun);
-}
-
-function flow(tun: TunHost): void {
-  const s = tun[kState];
-  if (!s.flowing || s.closed || s.flowReader !== undefined) return;
-  const reader: Reader = {
-    resolve: (batch) => {
-      s.flowReader = undefined;
-      tun.emit('packets', batch);
-      // Next batch after the listeners ran and I/O had its turn.
-      setImmediate(() => flow(tun));
-    },
-    reject: (err) => {
-      s.flowReader = undefined;
-      s.flowing = false;
-      if (err.code !== 'ERR_TUN_CLOSED' && err.code !== 'ERR_TUN_REMOVED') tun.emit('error', err);
-    },
-  };
-  s.flowReader = reader;
-  s.readers.push(reader);
-  serveReaders(tun);
-}
-
-/** Hands batches to waiting readers, one per turn (each overwrites the last one's views). */
-export function serveReaders(tun: TunHost): void {
-  const s = tun[kState];
-  if (s.serving) return;
-  s.serving = true;
-  try {
-    while (s.readers.length > 0 && !s.closed) {
-      if (s.removed !== undefined) {
-        for (const r of s.readers.splice(0)) r.reject(s.removed);
-        break;
-      }
-      const batch = readBatch(tun);
-      if (batch === EAGAIN) break;
-      if (batch instanceof VectunError) {
-        if (batch.errno === EBADFD) markRemoved(tun, batch);
-        else s.readers.shift()!.reject(batch);
-        continue;
-      }
-      if (batch.length === 0) continue; // every frame dropped; read on
-      s.stats.reads++;
-      s.readers.shift()!.resolve(batch);
-      if (s.readers.length > 0) setImmediate(() => serveReaders(tun));
-      break;
+/** How the shared event loop reads a Tun (src/io/event-loop.ts). */
+export const TUN_IO: IoKind<TunHost, Uint8Array[]> = {
+  state: (tun) => tun[kState],
+  event: 'packets',
+  closedCode: 'ERR_TUN_CLOSED',
+  closedError,
+  quiet: (err) => err.code === 'ERR_TUN_CLOSED' || err.code === 'ERR_TUN_REMOVED',
+  receive(tun) {
+    const batch = readBatch(tun);
+    if (batch === EAGAIN) return EAGAIN;
+    if (batch instanceof VectunError) {
+      if (batch.errno !== EBADFD) return batch;
+      markRemoved(tun, batch); // rejects every reader
+      return undefined;
     }
-  } finally {
-    s.serving = false;
-  }
-  updatePoll(tun);
-}
+    if (batch.length === 0) return undefined; // every frame dropped; read on
+    tun[kState].stats.reads++;
+    return batch;
+  },
+};
 
 /** Drains the descriptor (or continues the last drain) and splits the frames. */
 function readBatch(tun: TunHost): Uint8Array[] | VectunError | typeof EAGAIN {

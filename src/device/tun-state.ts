@@ -3,42 +3,38 @@
  * uses (open check, option validation). The other `tun-*.ts` files are
  * functions over this state: `tun-open.ts` (open + offload negotiation),
  * `tun-read.ts` (read path), `tun-write.ts` (write path + EINVAL fallback),
- * `tun-link.ts` (link control + events), `tun-poll.ts` (readiness),
- * `tun-stats.ts` (counters); `tun.ts` is the public class that wires them.
+ * `tun-link.ts` (link control + events), `tun-stats.ts` (counters); readers,
+ * event mode, readiness and close are `src/io/event-loop.ts`, shared with
+ * UdpSocket; `tun.ts` is the public class that wires them.
  * @module
  */
 import type { EventEmitter } from 'node:events';
 import { VectunError } from '../errors.js';
 import type { Coalescer } from '../core/gro.js';
-import type { NativeBinding, PollHandle } from './native.js';
+import { closedErrorOf, type IoState } from '../io/event-loop.js';
+import type { NativeBinding } from './native.js';
 import type { NetlinkMessage, NetlinkSocket } from './rtnetlink.js';
 import type { TunOffload } from './tun-open.js';
 import type { TunStats } from './tun-stats.js';
 
-/** A pending read (or a writer waiting for writability). */
-export interface Reader {
-  resolve(batch: Uint8Array[]): void;
-  reject(err: VectunError): void;
-}
+export { invalid, optionalBool, optionalInt } from '../options.js';
 
-/** Everything a Tun knows; one object under {@link kState}, as dgram.Socket keeps its handle state. */
-export interface TunState {
+/**
+ * Everything a Tun knows; one object under {@link kState}, as dgram.Socket
+ * keeps its handle state. The event-loop part (poller, readers, event mode,
+ * the writable wait, closing, signal) is {@link IoState}'s.
+ */
+export interface TunState extends IoState<Uint8Array[]> {
   binding: NativeBinding;
   fd: number;
   /** Queue fds (index 0 = fd); null once handed out. */
   queueFds: (number | null)[];
-  poller: PollHandle;
-  pollMask: number;
-  /** A check-phase re-evaluation of a readable watch nobody waits on is scheduled. */
-  idleCheck: boolean;
   name: string;
   ifindex: number;
   mtu: number;
   up: boolean;
   offload: TunOffload;
   batchSize: number;
-  closed: boolean;
-  closing: Promise<void> | undefined;
   removed: VectunError | undefined;
   /** Why link control rejects: moved to a namespace the netlink sockets could not follow. */
   linkLost: VectunError | undefined;
@@ -50,12 +46,6 @@ export interface TunState {
   events: NetlinkSocket | undefined;
   control: NetlinkSocket | undefined;
   // read side
-  readers: Reader[];
-  serving: boolean;
-  flowing: boolean;
-  /** pause() was called: adding a 'packets' listener does not resume. */
-  paused: boolean;
-  flowReader: Reader | undefined;
   /**
    * Read slots (`batchSize * READ_SLOT`) followed by the split-output region,
    * both views on ONE Arena: `segmentInto` then takes its fused single-pass
@@ -77,13 +67,10 @@ export interface TunState {
    * the addon makes V8 move it off-heap (malloc + copy) on every call.
    */
   writeResults: Int32Array;
-  writable: Reader | undefined;
   coalescer: Coalescer | undefined;
   gro: { tcp: boolean; udp: boolean };
   warned: { tcp: boolean; udp: boolean };
   stats: TunStats;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 /** The key of a Tun's state. */
@@ -97,30 +84,11 @@ export interface TunHost extends EventEmitter {
 /** Consecutive EINTRs after which a read or write gives up (a signal storm, not progress). */
 export const MAX_EINTR = 1000;
 
-export function invalid(message: string): VectunError {
-  return new VectunError('ERR_INVALID_ARG', message);
-}
-
-export function closedError(what: string): VectunError {
-  return new VectunError('ERR_TUN_CLOSED', `${what}: the TUN device is closed`);
-}
+export const closedError = closedErrorOf('ERR_TUN_CLOSED', 'the TUN device');
 
 /** The state of an open Tun; `ERR_TUN_CLOSED` naming `what` otherwise. */
 export function checkOpen(tun: TunHost, what: string): TunState {
   const s = tun[kState];
   if (s.closed) throw closedError(what);
   return s;
-}
-
-export function optionalInt(value: unknown, option: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(`${option} must be an integer in ${min}..${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-export function optionalBool(value: unknown, option: string): boolean | undefined {
-  if (value === undefined || typeof value === 'boolean') return value;
-  throw invalid(`${option} must be a boolean, got ${typeof value}`);
 }

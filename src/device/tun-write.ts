@@ -8,10 +8,10 @@
  * @module
  */
 import { VectunError } from '../errors.js';
+import { waitWritable } from '../io/event-loop.js';
 import { GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
 import { EBADFD, EINTR, EINVAL, syscallError } from './native.js';
 import { markRemoved } from './tun-link.js';
-import { updatePoll } from './tun-poll.js';
 import { MAX_EINTR, checkOpen, closedError, invalid, kState, optionalBool, type TunHost, type TunState } from './tun-state.js';
 import { bump, errnoKey } from './tun-stats.js';
 
@@ -178,18 +178,10 @@ async function writeLists(tun: TunHost, lists: readonly (readonly Uint8Array[])[
     }
     // EAGAIN (SG-4): wait until writable, then the same list again.
     s.stats.writeWaits++;
-    await waitWritable(tun);
+    await waitWritable(s);
     start = stop;
   }
   return resend;
-}
-
-function waitWritable(tun: TunHost): Promise<void> {
-  const s = tun[kState];
-  return new Promise<void>((resolve, reject) => {
-    s.writable = { resolve: () => resolve(), reject };
-    updatePoll(tun);
-  });
 }
 
 /** Style rule 3: GRO off for `proto`, counted, warned once. */

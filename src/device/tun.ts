@@ -10,7 +10,9 @@
  * - `tun-write.ts`: the write path, GRO coalescing, the EINVAL fallback
  *   (WR-1, SG-1..SG-6, D-6, style rule 3);
  * - `tun-link.ts`: rtnetlink link control and link events;
- * - `tun-poll.ts`: readiness (uv_poll); `tun-stats.ts`: counters.
+ * - `tun-stats.ts`: counters;
+ * - `src/io/event-loop.ts` (shared with UdpSocket): pending readers, event
+ *   mode, readiness (uv_poll), AbortSignal and close.
  *
  * Shaped like `dgram.Socket`: private state in one symbol-keyed object, an
  * open check in every method, idempotent `close()` emitting `'close'` on the
@@ -20,12 +22,12 @@
 import { EventEmitter } from 'node:events';
 import { VectunError } from '../errors.js';
 import { Coalescer } from '../core/gro.js';
-import { POLL_WRITABLE, POLL_READABLE, syscallError, type NativeBinding } from './native.js';
+import { batches, closeHandle, closeOnAbort, onPoll, pause, read, resume, resumeOnListener } from '../io/event-loop.js';
+import { syscallError } from './native.js';
 import { addAddress, addRoute, onLinkEvent, openLinkSockets, setMtu, setUp, type LinkSockets, type TunMove } from './tun-link.js';
 import { adoptDescriptor, closeAll, openDevice, type OpenedDevice, type TunFromFdOptions, type TunOffload, type TunOpenOptions } from './tun-open.js';
-import { updatePoll } from './tun-poll.js';
-import { DEFAULT_BATCH, pause, read, resume, serveReaders } from './tun-read.js';
-import { checkOpen, closedError, invalid, kState, type TunState } from './tun-state.js';
+import { DEFAULT_BATCH, TUN_IO } from './tun-read.js';
+import { checkOpen, invalid, kState, type TunState } from './tun-state.js';
 import { emptyStats, snapshotStats, type TunStats } from './tun-stats.js';
 import { setGro, write, type TunWriteOptions, type WriteResult } from './tun-write.js';
 
@@ -93,15 +95,7 @@ export class Tun extends EventEmitter {
   private constructor(state: TunState) {
     super();
     this[kState] = state;
-    // Event mode starts when a 'packets' listener is added, as streams do with 'data'.
-    this.on('newListener', (event: string | symbol) => {
-      if (event === 'packets') {
-        queueMicrotask(() => {
-          const st = this[kState];
-          if (!st.closed && !st.flowing && !st.paused) this.resume();
-        });
-      }
-    });
+    resumeOnListener(this, TUN_IO);
   }
 
   /**
@@ -141,7 +135,7 @@ export class Tun extends EventEmitter {
     const batchSize = options.batchSize ?? (offload.vnetHdr ? DEFAULT_BATCH : 16);
     let tun: Tun | undefined;
     const poller = b.pollCreate(fd, (status, events) => {
-      if (tun !== undefined) tun.#onPoll(status, events);
+      if (tun !== undefined) onPoll(tun, TUN_IO, status, events);
     });
     if (typeof poller === 'number') throw syscallError(poller, 'uv_poll_init', name);
     let link: LinkSockets | undefined;
@@ -160,13 +154,10 @@ export class Tun extends EventEmitter {
         gro: { tcp: offload.tso4 || offload.tso6, udp: offload.uso4 || offload.uso6 },
         warned: { tcp: false, udp: false }, stats: emptyStats(), signal: options.signal, onAbort: undefined,
       };
-      tun = new Tun(state);
-      if (options.signal !== undefined) {
-        const t = tun;
-        state.onAbort = () => void t.close();
-        options.signal.addEventListener('abort', state.onAbort, { once: true });
-      }
-      return tun;
+      const t = new Tun(state);
+      tun = t;
+      closeOnAbort(state, () => t.close());
+      return t;
     } catch (err) {
       link?.events.close();
       link?.control.close();
@@ -244,32 +235,23 @@ export class Tun extends EventEmitter {
    * is gone.
    */
   read(): Promise<Uint8Array[]> {
-    return read(this);
+    return read(this, TUN_IO);
   }
 
   /** Batches as from {@link Tun.read} until the device closes; same view lifetime. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array[], void, undefined> {
-    for (;;) {
-      let batch: Uint8Array[];
-      try {
-        batch = await this.read();
-      } catch (err) {
-        if (err instanceof VectunError && err.code === 'ERR_TUN_CLOSED') return;
-        throw err;
-      }
-      yield batch;
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<Uint8Array[], void, undefined> {
+    return batches(this, TUN_IO);
   }
 
   /** Stops event mode: no `'packets'` until `resume()`; unread packets stay in the kernel queue. */
   pause(): this {
-    pause(this);
+    pause(this, TUN_IO);
     return this;
   }
 
   /** Starts (or restarts) event mode: each batch is emitted as `'packets'`. */
   resume(): this {
-    resume(this);
+    resume(this, TUN_IO);
     return this;
   }
 
@@ -292,22 +274,6 @@ export class Tun extends EventEmitter {
    */
   setGro(options: { tcp?: boolean; udp?: boolean }): void {
     setGro(this, options);
-  }
-
-  // ---------------------------------------------------------------- readiness (tun-poll.ts)
-
-  #onPoll(status: number, events: number): void {
-    const s = this[kState];
-    if (s.closed) return;
-    // An error (POLLERR: the device was deleted) stopped the watcher; the I/O below reports it.
-    if (status < 0) s.pollMask = 0;
-    if ((status < 0 || (events & POLL_WRITABLE) !== 0) && s.writable !== undefined) {
-      const w = s.writable;
-      s.writable = undefined;
-      w.resolve([]);
-    }
-    if (status < 0 || (events & POLL_READABLE) !== 0) serveReaders(this);
-    updatePoll(this);
   }
 
   // ---------------------------------------------------------------- link control (tun-link.ts)
@@ -373,29 +339,11 @@ export class Tun extends EventEmitter {
    */
   close(): Promise<void> {
     const s = this[kState];
-    if (s.closing !== undefined) return s.closing;
-    s.closed = true;
-    s.flowing = false;
-    s.flowReader = undefined;
-    const b: NativeBinding = s.binding;
-    // Stop watching before closing the descriptor (libuv requirement).
-    b.pollClose(s.poller);
-    s.events?.close();
-    s.control?.close();
-    for (const fd of s.queueFds) if (fd !== null) b.close(fd);
-    if (s.signal !== undefined && s.onAbort !== undefined) s.signal.removeEventListener('abort', s.onAbort);
-    const err = closedError('pending I/O');
-    for (const r of s.readers.splice(0)) r.reject(err);
-    const w = s.writable;
-    s.writable = undefined;
-    w?.reject(err);
-    s.closing = new Promise<void>((resolve) => {
-      process.nextTick(() => {
-        this.emit('close');
-        resolve();
-      });
+    return closeHandle(this, TUN_IO, () => {
+      s.events?.close();
+      s.control?.close();
+      for (const fd of s.queueFds) if (fd !== null) s.binding.close(fd);
     });
-    return s.closing;
   }
 
   /** `await using tun = await Tun.open()`: closes the device. */

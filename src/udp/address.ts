@@ -219,6 +219,22 @@ export function parseSockaddr(bytes: Uint8Array, offset: number, length: number)
   return undefined;
 }
 
+/**
+ * A `sockaddr_in` as the IPv4-mapped `sockaddr_in6` an AF_INET6 socket takes
+ * (ipv6(7)): bind and connect on a dual-stack socket; native/udp.c maps sends
+ * the same way.
+ */
+export function mappedSockaddr(sin: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SOCKADDR_IN6_LEN);
+  writeFamily(out, AF_INET6);
+  out[2] = sin[2]!;
+  out[3] = sin[3]!;
+  out[18] = 0xff;
+  out[19] = 0xff;
+  out.set(sin.subarray(4, 8), 20);
+  return out;
+}
+
 /** Bound on remembered sources; past it the table starts over (a flood of spoofed sources cannot grow memory). */
 const INTERN_LIMIT = 4096;
 

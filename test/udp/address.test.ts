@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { VectunError } from '../../src/errors.js';
-import { SourceInterner, UdpEndpoint, formatIPv6, parseIPv4, parseIPv6, parseSockaddr } from '../../src/udp/address.js';
+import { SourceInterner, UdpEndpoint, formatIPv6, mappedSockaddr, parseIPv4, parseIPv6, parseSockaddr } from '../../src/udp/address.js';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -71,6 +71,7 @@ test('RFC 4291 2.5.5.2: IPv4-mapped IPv6 text and sockaddrs become IPv4 endpoint
   const parsed = parseSockaddr(sin6, 0, 28)!;
   assert.equal(parsed.family, 4);
   assert.equal(parsed.key, e.key);
+  assert.deepEqual(mappedSockaddr(UdpEndpoint.of('198.18.0.7', 9).sockaddr), sin6, 'and mappedSockaddr builds exactly those bytes');
 });
 
 test('invalid addresses and ports are ERR_UDP_INVALID_ENDPOINT', () => {

@@ -6,6 +6,7 @@
  * test, readiness is fired by hand.
  */
 import type { PollHandle } from '../../src/device/native.js';
+import { mappedSockaddr } from '../../src/udp/address.js';
 import type { UdpBinding, UdpGetOption, UdpSetOption } from '../../src/udp/native.js';
 
 export const EINTR = 4;
@@ -144,7 +145,7 @@ export class FakeUdpBinding implements UdpBinding {
         at += b.length;
       }
       let address = addresses.length === 0 ? new Uint8Array(0) : (addresses.length === 1 ? addresses[0]! : addresses[m]!);
-      if (mapV4 && address.length === 16) address = mapped(address);
+      if (mapV4 && address.length === 16) address = mappedSockaddr(address);
       offered.push({ data, buffers: bufs, segment: plan[3 * m + 2]!, address: address.slice() });
     }
     this.sendCalls.push(offered);
@@ -213,15 +214,4 @@ export class FakeUdpBinding implements UdpBinding {
     const p = this.pollers[0]!;
     if (!p.closed) p.callback(status, events);
   }
-}
-
-function mapped(sin: Uint8Array): Uint8Array {
-  const out = new Uint8Array(28);
-  out[0] = 10; // AF_INET6, little-endian host
-  out[2] = sin[2]!;
-  out[3] = sin[3]!;
-  out[18] = 0xff;
-  out[19] = 0xff;
-  out.set(sin.subarray(4, 8), 20);
-  return out;
 }
