@@ -10,6 +10,7 @@
  * @module
  */
 import { VectunError } from '../errors.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../net/ip.js';
 
 /** AF_INET (linux/socket.h). */
 export const AF_INET = 2;
@@ -104,7 +105,7 @@ function endpointV4(addr: Uint8Array, port: number): UdpEndpoint {
   sa[2] = port >>> 8;
   sa[3] = port & 0xff;
   sa.set(addr.subarray(0, 4), 4);
-  const address = `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`;
+  const address = formatIPv4(addr);
   return new UdpEndpoint(address, port, 4, sa, `${address}:${port}`);
 }
 
@@ -124,81 +125,6 @@ function endpointV6(addr: Uint8Array, port: number, scope: number): UdpEndpoint 
 function isV4Mapped(a: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
   return a[10] === 0xff && a[11] === 0xff;
-}
-
-/** Four bytes of a strict dotted quad (no leading zeros, no shorthand), or undefined. */
-export function parseIPv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255) return undefined;
-    out[i] = Number(p);
-  }
-  return out;
-}
-
-/** Sixteen bytes of an RFC 4291 section 2.2 text address (with an embedded IPv4 tail), or undefined. */
-export function parseIPv6(text: string): Uint8Array | undefined {
-  if (text.length < 2 || text.length > 45) return undefined;
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (s: string): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const parts = s.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseIPv4(p);
-        if (v4 === undefined) return undefined;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
-        out.push(parseInt(p, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (head === undefined || tail === undefined) return undefined;
-  // An embedded IPv4 part is only allowed at the very end.
-  if (halves.length === 2 && halves[0]!.includes('.')) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const all = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = all[i]! >>> 8;
-    out[2 * i + 1] = all[i]! & 0xff;
-  }
-  return out;
-}
-
-/** RFC 5952 text: lower case, the longest run (>= 2) of zero groups as `::`, the first on a tie. */
-export function formatIPv6(a: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((a[2 * i]! << 8) | a[2 * i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
 }
 
 /**

@@ -13,6 +13,7 @@
  */
 import { VectunError } from '../errors.js';
 import { parseCidr } from '../device/rtnetlink.js';
+import { formatIPv4, formatIPv6 } from '../net/ip.js';
 
 class TrieNode<P> {
   /** Masked key as big-endian words (1 for IPv4, 4 for IPv6). */
@@ -88,35 +89,9 @@ function maskedKey(bytes: Uint8Array, cidr: number): Uint32Array {
 }
 
 function formatKey(key: Uint32Array, cidr: number): string {
-  if (key.length === 1) {
-    const w = key[0]!;
-    return `${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}/${cidr}`;
-  }
-  const groups: number[] = [];
-  for (const w of key) groups.push(w >>> 16, w & 0xffff);
+  const bytes = wordsToBytes(key);
   // IPv4-mapped addresses print their IPv4 tail, as Go's netip does.
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    const w = key[3]!;
-    return `::ffff:${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}/${cidr}`;
-  }
-  // RFC 5952: the longest run (first if tied) of two or more zero groups becomes "::".
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
-  const text = bestStart < 0 ? hex(groups) : `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
+  const text = key.length === 1 ? formatIPv4(bytes) : formatIPv6(bytes, { mappedAsDottedQuad: true });
   return `${text}/${cidr}`;
 }
 
@@ -137,15 +112,7 @@ export interface AllowedIp {
  */
 export function parseAllowedIp(text: string): AllowedIp {
   const c = parseCidr(text, 'allowed IP');
-  const key = maskedKey(c.bytes, c.prefix);
-  const address = new Uint8Array(c.bytes.length);
-  key.forEach((w, i) => {
-    address[4 * i] = w >>> 24;
-    address[4 * i + 1] = (w >>> 16) & 0xff;
-    address[4 * i + 2] = (w >>> 8) & 0xff;
-    address[4 * i + 3] = w & 0xff;
-  });
-  return { family: c.family, address, cidr: c.prefix };
+  return { family: c.family, address: wordsToBytes(maskedKey(c.bytes, c.prefix)), cidr: c.prefix };
 }
 
 /** The canonical text of a prefix, host bits masked (as `wg show` prints it). @throws VectunError `ERR_INVALID_ARG`. */

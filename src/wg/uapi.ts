@@ -21,6 +21,7 @@
  * nor the text of a line that failed to parse (it might be one).
  * @module
  */
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../net/ip.js';
 import type { WgConfigUpdate, WgDeviceStatus, WgEndpoint, WgKey, WgPeerUpdate } from './config.js';
 import { clampPrivateKey, isZero, keyFromHex, keyToHex } from './crypto.js';
 
@@ -336,101 +337,26 @@ interface IpAddress {
   zone: string;
 }
 
-/** Go's `netip.ParseAddr` rules: dotted quad without leading zeros; IPv6 with one `::` at most, an optional trailing dotted quad and `%zone`. */
+/**
+ * Go's `netip.ParseAddr` rules: the shared strict parser (dotted quad
+ * without leading zeros; IPv6 with one `::` at most and an optional trailing
+ * dotted quad), chosen by the presence of a colon as Go does, plus Go's zone
+ * rule: IPv6 only, any non-empty text after the first `%`.
+ */
 function parseIp(text: string): IpAddress | null {
-  if (text.includes(':')) return parseIpv6(text);
-  const bytes = parseIpv4(text);
-  return bytes === null ? null : { version: 4, bytes, zone: '' };
-}
-
-function parseIpv4(text: string): Uint8Array | null {
-  const fields = text.split('.');
-  if (fields.length !== 4) return null;
-  const bytes = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const field = fields[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(field)) return null;
-    const n = Number(field);
-    if (n > 255) return null;
-    bytes[i] = n;
+  if (!text.includes(':')) {
+    const bytes = parseIPv4(text);
+    return bytes === undefined ? null : { version: 4, bytes, zone: '' };
   }
-  return bytes;
-}
-
-function parseIpv6(text: string): IpAddress | null {
-  let zone = '';
   const percent = text.indexOf('%');
-  if (percent >= 0) {
-    zone = text.slice(percent + 1);
-    text = text.slice(0, percent);
-    if (zone === '') return null;
-  }
-  const ellipsis = text.indexOf('::');
-  if (ellipsis >= 0 && text.indexOf('::', ellipsis + 1) >= 0) return null;
-  const parseGroups = (part: string, mayEndInIpv4: boolean): number[] | null => {
-    if (part === '') return [];
-    const fields = part.split(':');
-    const groups: number[] = [];
-    for (let i = 0; i < fields.length; i++) {
-      const field = fields[i]!;
-      if (mayEndInIpv4 && i === fields.length - 1 && field.includes('.')) {
-        const v4 = parseIpv4(field);
-        if (v4 === null) return null;
-        groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(field)) return null;
-        groups.push(parseInt(field, 16));
-      }
-    }
-    return groups;
-  };
-  let groups: number[];
-  if (ellipsis < 0) {
-    const all = parseGroups(text, true);
-    if (all === null || all.length !== 8) return null;
-    groups = all;
-  } else {
-    const head = parseGroups(text.slice(0, ellipsis), false);
-    const tail = parseGroups(text.slice(ellipsis + 2), true);
-    // '::' must stand for at least one group of zeros.
-    if (head === null || tail === null || head.length + tail.length > 7) return null;
-    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  }
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[2 * i] = g >> 8;
-    bytes[2 * i + 1] = g & 0xff;
-  });
-  return { version: 6, bytes, zone };
+  const zone = percent < 0 ? '' : text.slice(percent + 1);
+  if (percent >= 0 && zone === '') return null;
+  const bytes = parseIPv6(percent < 0 ? text : text.slice(0, percent));
+  return bytes === undefined ? null : { version: 6, bytes, zone };
 }
 
 /** Go's `netip.Addr.String`: dotted quad; RFC 5952 for IPv6 (`::ffff:a.b.c.d` for IPv4-mapped), with `%zone`. */
 function formatIp(address: IpAddress): string {
-  const b = address.bytes;
-  if (address.version === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const zone = address.zone === '' ? '' : `%${address.zone}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((b[2 * i]! << 8) | b[2 * i + 1]!);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}${zone}`;
-  }
-  // The longest run of two or more zero groups becomes '::' (the first, on a tie).
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups) + zone;
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}${zone}`;
+  if (address.version === 4) return formatIPv4(address.bytes);
+  return formatIPv6(address.bytes, { mappedAsDottedQuad: true }) + (address.zone === '' ? '' : `%${address.zone}`);
 }

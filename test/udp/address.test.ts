@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { VectunError } from '../../src/errors.js';
-import { SourceInterner, UdpEndpoint, formatIPv6, mappedSockaddr, parseIPv4, parseIPv6, parseSockaddr } from '../../src/udp/address.js';
+import { formatIPv6, parseIPv4, parseIPv6 } from '../../src/net/ip.js';
+import { SourceInterner, UdpEndpoint, mappedSockaddr, parseSockaddr } from '../../src/udp/address.js';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VectunError } from '../../src/errors.js';
+import { errorCode as code } from '../error-code.js';
 import {
   aeadOpen,
   aeadSeal,
@@ -27,14 +27,6 @@ import {
 import { hex, unhex } from './kat.js';
 
 const TEXT = new TextEncoder();
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof VectunError ? e.code : `not a VectunError: ${String(e)}`;
-  }
-  return 'no error';
-};
 
 test('HASH is BLAKE2s-256 (RFC 7693 Appendix B: "abc")', () => {
   assert.equal(hex(hash(TEXT.encode('abc'))), '508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982');

@@ -11,6 +11,22 @@ import type { WgConfigUpdate, WgControl, WgDeviceStatus, WgKey, WgPeerStatus } f
 
 const hex = (k: WgKey): string => Buffer.from(k).toString('hex');
 
+/** A peer as the device reports one just added (no handshake, no traffic), with `overrides`; the UAPI tests build statuses with it too. */
+export function newPeerStatus(publicKey: WgKey, overrides: Partial<WgPeerStatus> = {}): WgPeerStatus {
+  return {
+    publicKey,
+    presharedKey: null,
+    endpoint: null,
+    persistentKeepalive: 0,
+    allowedIps: [],
+    lastHandshake: null,
+    rxBytes: 0,
+    txBytes: 0,
+    protocolVersion: 1,
+    ...overrides,
+  };
+}
+
 export class FakeWgControl implements WgControl {
   privateKey: WgKey | null = null;
   listenPort = 0;
@@ -65,17 +81,7 @@ export class FakeWgControl implements WgControl {
       let peer = this.peers.get(id);
       if (peer === undefined) {
         if (change.updateOnly === true) continue;
-        peer = {
-          publicKey: change.publicKey,
-          presharedKey: null,
-          endpoint: null,
-          persistentKeepalive: 0,
-          allowedIps: [],
-          lastHandshake: null,
-          rxBytes: 0,
-          txBytes: 0,
-          protocolVersion: 1,
-        };
+        peer = newPeerStatus(change.publicKey);
         this.peers.set(id, peer);
       }
       if (change.presharedKey !== undefined) peer.presharedKey = change.presharedKey;

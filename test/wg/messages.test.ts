@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VectunError } from '../../src/errors.js';
+import { errorCode as code } from '../error-code.js';
 import {
   hasValidLength,
   messageType,
@@ -15,14 +15,6 @@ import {
   writeTransportHeader,
 } from '../../src/wg/messages.js';
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof VectunError ? e.code : `not a VectunError: ${String(e)}`;
-  }
-  return 'no error';
-};
 const filled = (n: number, v: number): Uint8Array => new Uint8Array(n).fill(v);
 
 test('initiation (§5.4.2): 148 bytes, little-endian sender, fields at their offsets, round trip', () => {

@@ -2,22 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { VectunError } from '../../src/errors.js';
+import { errorCode as code } from '../error-code.js';
 import { aeadOpen } from '../../src/wg/crypto.js';
 import { Handshake, INITIAL_CHAIN_KEY, INITIAL_HASH, StaticIdentity, consumeInitiation } from '../../src/wg/noise.js';
 import { parseTransport } from '../../src/wg/messages.js';
 import { FakeClock, KAT_INPUT, hex, runKat } from './kat.js';
 
 const FIXTURE = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'wg', 'fixtures', 'handshake-kat.json'), 'utf8')) as Record<'psk' | 'noPsk', Record<string, string>>;
-
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof VectunError ? e.code : `not a VectunError: ${String(e)}`;
-  }
-  return 'no error';
-};
 
 interface Pair {
   a: StaticIdentity;

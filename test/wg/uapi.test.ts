@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WgDeviceStatus, WgPeerStatus } from '../../src/wg/config.js';
+import type { WgDeviceStatus } from '../../src/wg/config.js';
 import {
   UAPI_MAX_LINE_BYTES,
   UapiErrno,
@@ -12,25 +12,11 @@ import {
   parseUapiSet,
 } from '../../src/wg/uapi.js';
 import { keyToHex } from '../../src/wg/crypto.js';
+import { newPeerStatus } from './fake-control.js';
 
 const key = (byte: number): Uint8Array => new Uint8Array(32).fill(byte);
 const hex = (byte: number): string => keyToHex(key(byte));
 const ZERO_HEX = '0'.repeat(64);
-
-function peerStatus(overrides: Partial<WgPeerStatus> = {}): WgPeerStatus {
-  return {
-    publicKey: key(0x11),
-    presharedKey: null,
-    endpoint: null,
-    persistentKeepalive: 0,
-    allowedIps: [],
-    lastHandshake: null,
-    rxBytes: 0,
-    txBytes: 0,
-    protocolVersion: 1,
-    ...overrides,
-  };
-}
 
 function deviceStatus(overrides: Partial<WgDeviceStatus> = {}): WgDeviceStatus {
   return { privateKey: null, publicKey: null, listenPort: 0, fwmark: 0, peers: [], ...overrides };
@@ -66,8 +52,7 @@ test('get=1: every peer key in order; preshared_key zeros when none; IPv6 endpoi
     deviceStatus({
       listenPort: 1,
       peers: [
-        peerStatus({
-          publicKey: key(0x01),
+        newPeerStatus(key(0x01), {
           presharedKey: key(0xfe),
           endpoint: { address: '198.18.0.1', port: 51820 },
           persistentKeepalive: 25,
@@ -76,7 +61,7 @@ test('get=1: every peer key in order; preshared_key zeros when none; IPv6 endpoi
           rxBytes: 2 ** 40,
           txBytes: 7,
         }),
-        peerStatus({ publicKey: key(0x02), endpoint: { address: '2001:2::1', port: 1 }, allowedIps: ['198.18.1.9/24'] }),
+        newPeerStatus(key(0x02), { endpoint: { address: '2001:2::1', port: 1 }, allowedIps: ['198.18.1.9/24'] }),
       ],
     }),
   );
