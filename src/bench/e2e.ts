@@ -109,6 +109,12 @@ export interface E2eBenchRun {
   gbitPerSecond: number;
   samples: number[];
   forwarder?: E2eForwarderStats;
+  /**
+   * Share of all cores' time that was busy (anything on the machine: senders,
+   * receivers, the kernel, the forwarder) during this setup's measurements,
+   * 0..1. Near 1 means the machine, not the forwarder, is the limit.
+   */
+  machineBusy: number;
 }
 
 /** Result of {@link runE2eBenchmarks}. */
@@ -488,7 +494,9 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
 
     const profiler = options.profile === true ? new Profiler() : undefined;
     const samples = new Map<E2eSetup, number[]>(setups.map((s) => [s.setup, []]));
-    const cpu = new Map<E2eSetup, { cpuMs: number; wallMs: number }>(setups.map((s) => [s.setup, { cpuMs: 0, wallMs: 0 }]));
+    const cpu = new Map<E2eSetup, { cpuMs: number; wallMs: number; machineBusyMs: number; machineTotalMs: number }>(
+      setups.map((s) => [s.setup, { cpuMs: 0, wallMs: 0, machineBusyMs: 0, machineTotalMs: 0 }]),
+    );
     for (let r = 0; r < repeats; r++) {
       for (const s of setups) {
         options.signal?.throwIfAborted();
@@ -496,13 +504,17 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
         const profiling = profiler !== undefined && s.setup === 'vectun-offload';
         if (profiling) await profiler.start();
         const c0 = process.cpuUsage();
+        const m0 = machineCpuMs();
         const t0 = performance.now();
         const streams = s.streams ?? 1;
         const gbps = iperf ? await iperf3(s.topo.a.ns, s.topo.b.ns, address, seconds, streams) : await nodeTransfer(s.topo, address, seconds, streams);
         const c = process.cpuUsage(c0);
+        const m = machineCpuMs();
         if (profiling) await profiler.stop();
         const acc = cpu.get(s.setup)!;
         acc.cpuMs += (c.user + c.system) / 1000;
+        acc.machineBusyMs += m.busy - m0.busy;
+        acc.machineTotalMs += m.total - m0.total;
         acc.wallMs += performance.now() - t0;
         samples.get(s.setup)!.push(gbps);
         options.onProgress?.(`${s.setup} run ${r + 1}/${repeats}: ${gbps.toFixed(2)} Gbit/s`);
@@ -511,10 +523,11 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
 
     const runs: E2eBenchRun[] = setups.map((s) => {
       const xs = samples.get(s.setup)!;
-      const run: E2eBenchRun = { setup: s.setup, gbitPerSecond: median(xs), samples: xs };
+      const acc = cpu.get(s.setup)!;
+      const machineBusy = acc.machineTotalMs > 0 ? acc.machineBusyMs / acc.machineTotalMs : 0;
+      const run: E2eBenchRun = { setup: s.setup, gbitPerSecond: median(xs), samples: xs, machineBusy };
       if (s.counters) {
         const { bytes, packetsPerRead, packetsPerWrite, drops } = s.counters();
-        const acc = cpu.get(s.setup)!;
         run.forwarder = {
           packetsPerRead,
           packetsPerWrite,
@@ -558,6 +571,18 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
   }
 }
 
+/** Busy and total time of all cores since boot, ms (libuv's per-core counters: user, nice, sys, irq vs idle). */
+function machineCpuMs(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times: t } of os.cpus()) {
+    const b = t.user + t.nice + t.sys + t.irq;
+    busy += b;
+    total += b + t.idle;
+  }
+  return { busy, total };
+}
+
 /** Human-readable table of a result. */
 export function formatE2eResult(r: E2eBenchResult): string {
   const single = !Number.isNaN(r.offloadVsVeth);
@@ -569,6 +594,7 @@ export function formatE2eResult(r: E2eBenchResult): string {
     if (f) {
       line += `  seg/read ${f.packetsPerRead.toFixed(1)}, pkts/writev ${f.packetsPerWrite.toFixed(1)}, drops ${f.drops}, forwarder ${f.cpuMsPerGiB.toFixed(0)} ms CPU/GiB (${(f.cpuShare * 100).toFixed(0)}% of a core)`;
     }
+    line += `${f ? ',' : ' '} machine ${(run.machineBusy * 100).toFixed(0)}% busy`;
     lines.push(line);
   }
   if (single) {

@@ -166,6 +166,8 @@ export interface ThroughputRow {
   gbitPerSecond: number;
   samples: readonly number[];
   forwarder?: { packetsPerRead: number; packetsPerWrite: number; drops: number; cpuShare: number };
+  /** Share of all cores busy during the measurements, 0..1 (absent: not measured). */
+  machineBusy?: number;
 }
 
 /** Readable names of the bench setups. */
@@ -188,7 +190,7 @@ const SETUP_NAMES: Readonly<Record<string, string>> = {
 export function formatThroughputTable(rows: readonly ThroughputRow[], baseLabel = 'vs veth', queues?: number): string {
   const base = rows[0]?.gbitPerSecond ?? 0;
   return formatTable(
-    ['setup', 'Gbit/s', baseLabel, 'pkts/read', 'pkts/write', 'drops', 'forwarder CPU'],
+    ['setup', 'Gbit/s', baseLabel, 'pkts/read', 'pkts/write', 'drops', 'forwarder CPU', 'machine busy'],
     rows.map((r) => [
       (SETUP_NAMES[r.setup] ?? r.setup).replace(/^N queues/, queues === undefined ? 'N queues' : `${queues} queues`),
       r.gbitPerSecond.toFixed(2),
@@ -197,6 +199,7 @@ export function formatThroughputTable(rows: readonly ThroughputRow[], baseLabel 
       r.forwarder ? r.forwarder.packetsPerWrite.toFixed(1) : '-',
       r.forwarder ? String(r.forwarder.drops) : '-',
       r.forwarder ? `${(r.forwarder.cpuShare * 100).toFixed(0)}% of a core` : '-',
+      r.machineBusy !== undefined ? `${(r.machineBusy * 100).toFixed(0)}%` : '-',
     ]),
   );
 }

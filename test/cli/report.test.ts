@@ -86,15 +86,15 @@ test('bridge stats as text and JSON', () => {
   assert.equal(failed['error'], 'ERR_TUN_REMOVED: gone');
 });
 
-test('bench table: ratios against the veth row measured in the same run', () => {
+test('bench table: ratios against the veth row measured in the same run; machine busy share when measured', () => {
   const text = formatThroughputTable([
-    { setup: 'veth', gbitPerSecond: 20, samples: [20] },
-    { setup: 'vectun-offload', gbitPerSecond: 13, samples: [13], forwarder: { packetsPerRead: 43.2, packetsPerWrite: 40.1, drops: 0, cpuShare: 0.93 } },
+    { setup: 'veth', gbitPerSecond: 20, samples: [20], machineBusy: 0.614 },
+    { setup: 'vectun-offload', gbitPerSecond: 13, samples: [13], forwarder: { packetsPerRead: 43.2, packetsPerWrite: 40.1, drops: 0, cpuShare: 0.93 }, machineBusy: 0.986 },
     { setup: 'vectun-no-offload', gbitPerSecond: 2.5, samples: [2.5], forwarder: { packetsPerRead: 1, packetsPerWrite: 1, drops: 4, cpuShare: 1 } },
   ]);
-  assert.match(text, /^veth pair \(kernel limit\) +20\.00 +1\.00x +- +- +- +-$/m);
-  assert.match(text, /^vectun bridge, offload +13\.00 +0\.65x +43\.2 +40\.1 +0 +93% of a core$/m);
-  assert.match(text, /^vectun bridge, no offload +2\.50 +0\.13x +1\.0 +1\.0 +4 +100% of a core$/m);
+  assert.match(text, /^veth pair \(kernel limit\) +20\.00 +1\.00x +- +- +- +- +61%$/m);
+  assert.match(text, /^vectun bridge, offload +13\.00 +0\.65x +43\.2 +40\.1 +0 +93% of a core +99%$/m);
+  assert.match(text, /^vectun bridge, no offload +2\.50 +0\.13x +1\.0 +1\.0 +4 +100% of a core +-$/m);
 });
 
 test('machine facts header', () => {

@@ -275,7 +275,7 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
       machine: { cpus: number; kernel: string; node: string };
       e2e: {
         tool: string;
-        runs: { setup: string; gbitPerSecond: number; forwarder?: { packetsPerWrite: number } }[];
+        runs: { setup: string; gbitPerSecond: number; forwarder?: { packetsPerWrite: number }; machineBusy: number }[];
         offloadVsVeth: number;
         multiStream: { streams: number; queues: number; workersVsOneQueue: number; workersVsMainThread: number; allWorkersVsWorkers: number };
       };
@@ -293,6 +293,8 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
     assert.ok(out.e2e.multiStream.queues >= 2);
     for (const k of ['workersVsOneQueue', 'workersVsMainThread', 'allWorkersVsWorkers'] as const) assert.ok(Number.isFinite(out.e2e.multiStream[k]) && out.e2e.multiStream[k] > 0, k);
     for (const run of out.e2e.runs) assert.ok(run.gbitPerSecond > 0, `${run.setup} moved data`);
+    // Traffic at Gbit/s keeps some core busy; the share is of all cores, so it is at most 1.
+    for (const run of out.e2e.runs) assert.ok(run.machineBusy > 0 && run.machineBusy <= 1, `${run.setup} machine busy ${run.machineBusy}`);
     // Coalescing is what offload buys: several packets per writev with offload, one without.
     assert.ok(out.e2e.runs[1]!.forwarder!.packetsPerWrite > 2, 'offload coalesces');
     assert.equal(out.e2e.runs[2]!.forwarder!.packetsPerWrite, 1, 'no offload, one packet per write');
