@@ -70,6 +70,14 @@ static inline void *get_bytes(napi_env env, napi_value v, size_t *len, napi_type
   return data;
 }
 
+/* The (fd, Uint8Array) arguments most fd calls take; the bytes, or NULL
+ * after throwing. */
+static inline uint8_t *get_fd_bytes(napi_env env, napi_callback_info info, int32_t *fd, size_t *len) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) || get_i32(env, argv[0], fd)) return NULL;
+  return get_bytes(env, argv[1], len, napi_uint8_array);
+}
+
 static inline int get_name(napi_env env, napi_value v, char name[IFNAMSIZ]) {
   size_t n;
   memset(name, 0, IFNAMSIZ);

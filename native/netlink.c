@@ -2,12 +2,10 @@
  * NETLINK_ROUTE sockets: open/bind (in a given network namespace), send,
  * receive. Messages are built and parsed in TypeScript (src/device/rtnetlink.ts).
  */
-#define _GNU_SOURCE /* setns */
 #include "addon.h"
+#include "netns.h"
 
-#include <fcntl.h>
 #include <linux/netlink.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,25 +26,12 @@ static int open_bound(uint32_t groups) {
   return fd;
 }
 
-/* A socket belongs to the namespace it was created in, for life (socket(7),
- * network_namespaces(7)), and namespace membership is per thread (setns(2)):
- * switch this thread into `netns_fd`, create and bind, switch back. */
+/* open_bound inside the namespace `netns_fd` (see netns.h for why). */
 static int open_bound_in(int netns_fd, uint32_t groups) {
-  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (home < 0) return -errno;
-  if (setns(netns_fd, CLONE_NEWNET) < 0) {
-    int e = errno;
-    close(home);
-    return -e;
-  }
+  int home = vt_netns_enter(netns_fd);
+  if (home < 0) return home;
   int fd = open_bound(groups);
-  if (setns(home, CLONE_NEWNET) < 0) {
-    /* Not reachable short of a kernel bug (we were just there, with the
-     * privilege the first setns needed); carrying on would put every later
-     * socket of the JS thread in the wrong namespace. */
-    napi_fatal_error("vectun nlOpen", NAPI_AUTO_LENGTH, "cannot return to the thread's network namespace", NAPI_AUTO_LENGTH);
-  }
-  close(home);
+  vt_netns_leave(home, "vectun nlOpen");
   return fd;
 }
 
@@ -69,11 +54,9 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
 
 /* nlSend(fd, message): one datagram to the kernel. */
 static napi_value nl_send(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
   int32_t fd;
   size_t len;
-  if (get_args(env, info, 2, argv) || get_i32(env, argv[0], &fd)) return NULL;
-  uint8_t *data = get_bytes(env, argv[1], &len, napi_uint8_array);
+  uint8_t *data = get_fd_bytes(env, info, &fd, &len);
   if (data == NULL) return NULL;
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);
@@ -86,11 +69,9 @@ static napi_value nl_send(napi_env env, napi_callback_info info) {
 
 /* nlRecv(fd, buffer): one datagram, non-blocking; -EAGAIN when none. */
 static napi_value nl_recv(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
   int32_t fd;
   size_t len;
-  if (get_args(env, info, 2, argv) || get_i32(env, argv[0], &fd)) return NULL;
-  uint8_t *data = get_bytes(env, argv[1], &len, napi_uint8_array);
+  uint8_t *data = get_fd_bytes(env, info, &fd, &len);
   if (data == NULL) return NULL;
   ssize_t n;
   do n = recv(fd, data, len, MSG_DONTWAIT);

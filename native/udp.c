@@ -7,12 +7,12 @@
  */
 #define _GNU_SOURCE
 #include "addon.h"
+#include "netns.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -33,15 +33,6 @@
 #define MAX_IOVS 4096
 #define PLAN_STRIDE 3
 
-/* Restores the calling thread's network namespace or aborts: a thread left
- * in another namespace would silently put every later socket there. */
-static void restore_netns(int self) {
-  if (setns(self, CLONE_NEWNET) < 0) {
-    napi_fatal_error("vectun udpOpen", NAPI_AUTO_LENGTH, "cannot return to the original network namespace", NAPI_AUTO_LENGTH);
-  }
-  close(self);
-}
-
 /* udpOpen(family 4|6, v6only, netnsPath): non-blocking, close-on-exec socket;
  * with a path, created inside that namespace (setns is per thread). */
 static napi_value udp_open(napi_env env, napi_callback_info info) {
@@ -55,27 +46,17 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int domain = family == 6 ? AF_INET6 : AF_INET;
-  int self = -1;
+  int home = -1;
   if (n > 0) {
     int target = open(path, O_RDONLY | O_CLOEXEC);
     if (target < 0) return make_int(env, -errno);
-    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0) {
-      int e = errno;
-      close(target);
-      return make_int(env, -e);
-    }
-    if (setns(target, CLONE_NEWNET) < 0) {
-      int e = errno;
-      close(target);
-      close(self);
-      return make_int(env, -e);
-    }
+    home = vt_netns_enter(target);
     close(target);
+    if (home < 0) return make_int(env, home);
   }
   int fd = socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int e = errno;
-  if (self >= 0) restore_netns(self);
+  if (home >= 0) vt_netns_leave(home, "vectun udpOpen");
   if (fd < 0) return make_int(env, -e);
   if (domain == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0) {
     e = errno;
@@ -101,21 +82,26 @@ static int get_sockaddr(napi_env env, napi_value v, struct sockaddr_storage *ss,
   return 0;
 }
 
-static napi_value udp_bind(napi_env env, napi_callback_info info) {
+/* The (fd, sockaddr) arguments of udpBind and udpConnect; -1 after throwing. */
+static int get_fd_sockaddr(napi_env env, napi_callback_info info, int32_t *fd, struct sockaddr_storage *ss, socklen_t *len) {
   napi_value argv[2];
+  if (get_args(env, info, 2, argv) || get_i32(env, argv[0], fd) || get_sockaddr(env, argv[1], ss, len)) return -1;
+  return 0;
+}
+
+static napi_value udp_bind(napi_env env, napi_callback_info info) {
   int32_t fd;
   struct sockaddr_storage ss;
   socklen_t len;
-  if (get_args(env, info, 2, argv) || get_i32(env, argv[0], &fd) || get_sockaddr(env, argv[1], &ss, &len)) return NULL;
+  if (get_fd_sockaddr(env, info, &fd, &ss, &len)) return NULL;
   return make_int(env, bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0);
 }
 
 static napi_value udp_connect(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
   int32_t fd;
   struct sockaddr_storage ss;
   socklen_t len;
-  if (get_args(env, info, 2, argv) || get_i32(env, argv[0], &fd) || get_sockaddr(env, argv[1], &ss, &len)) return NULL;
+  if (get_fd_sockaddr(env, info, &fd, &ss, &len)) return NULL;
   int r;
   do r = connect(fd, (struct sockaddr *)&ss, len);
   while (r < 0 && errno == EINTR);
@@ -123,11 +109,9 @@ static napi_value udp_connect(napi_env env, napi_callback_info info) {
 }
 
 static napi_value udp_sockname(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
   int32_t fd;
   size_t n;
-  if (get_args(env, info, 2, argv) || get_i32(env, argv[0], &fd)) return NULL;
-  uint8_t *out = get_bytes(env, argv[1], &n, napi_uint8_array);
+  uint8_t *out = get_fd_bytes(env, info, &fd, &n);
   if (out == NULL) return NULL;
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;

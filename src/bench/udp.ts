@@ -16,10 +16,9 @@
  * @module
  */
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { VectunError } from '../errors.js';
 import { checkLabPrerequisites, type Netns } from '../lab/netns.js';
 import { createVethTopology } from '../lab/topology.js';
+import { startWorkerProcess, type WorkerProcess } from '../lab/worker-process.js';
 import type { UdpWorkerConfig, UdpWorkerResult } from './udp-worker.js';
 
 const WORKER = join(__dirname, 'udp-worker.js');
@@ -68,48 +67,8 @@ export interface UdpBenchResult {
   ratio: number;
 }
 
-interface Running {
-  ready: Promise<number>;
-  result: Promise<UdpWorkerResult>;
-}
-
-function start(ns: Netns, config: UdpWorkerConfig): Running {
-  const child = ns.spawn(process.execPath, [WORKER, JSON.stringify(config)]);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    if (stderr.length < 4096) stderr += d.toString();
-  });
-  let onReady: (port: number) => void = () => undefined;
-  let onFail: (err: Error) => void = () => undefined;
-  const ready = new Promise<number>((resolve, reject) => {
-    onReady = resolve;
-    onFail = reject;
-  });
-  const result = new Promise<UdpWorkerResult>((resolve, reject) => {
-    let settled: UdpWorkerResult | Error | undefined;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let m: { type: string; port?: number; result?: UdpWorkerResult; message?: string };
-      try {
-        m = JSON.parse(line) as typeof m;
-      } catch {
-        return;
-      }
-      if (m.type === 'ready') onReady(m.port!);
-      else if (m.type === 'result') settled = m.result!;
-      else if (m.type === 'error') settled = new VectunError('ERR_LAB_TRAFFIC', `udp bench ${config.impl} ${config.role}: ${m.message}`);
-    });
-    child.once('close', (code) => {
-      const err = settled instanceof Error ? settled : settled === undefined
-        ? new VectunError('ERR_LAB_TRAFFIC', `udp bench ${config.impl} ${config.role} exited (${code}) without a result: ${stderr.trim()}`)
-        : undefined;
-      onFail(err ?? new VectunError('ERR_LAB_TRAFFIC', 'worker exited before it was ready'));
-      if (err !== undefined) reject(err);
-      else resolve(settled as UdpWorkerResult);
-    });
-  });
-  ready.catch(() => undefined);
-  result.catch(() => undefined);
-  return { ready, result };
+function start(ns: Netns, config: UdpWorkerConfig): WorkerProcess<UdpWorkerResult> {
+  return startWorkerProcess<UdpWorkerResult>(ns, WORKER, config, `udp bench ${config.impl} ${config.role}`);
 }
 
 function median(xs: readonly number[]): number {

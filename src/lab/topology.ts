@@ -100,6 +100,15 @@ async function buildOrUndo<T>(undo: () => Promise<void>, build: () => Promise<T>
   }
 }
 
+/** Namespaces A and B, each pushed to `created` as soon as it exists, so `remove` undoes a half-built pair. */
+async function createNamespacePair(created: Netns[]): Promise<[Netns, Netns]> {
+  const nsA = await createNetns('a');
+  created.push(nsA);
+  const nsB = await createNetns('b');
+  created.push(nsB);
+  return [nsA, nsB];
+}
+
 /** Namespaces A and B joined by a veth pair (the kernel baseline). */
 export async function createVethTopology(options: TopologyOptions = {}): Promise<Topology> {
   const mtu = options.mtu ?? 1500;
@@ -108,10 +117,7 @@ export async function createVethTopology(options: TopologyOptions = {}): Promise
     for (const ns of created.splice(0)) await ns.remove();
   };
   return buildOrUndo(remove, async () => {
-    const nsA = await createNetns('a');
-    created.push(nsA);
-    const nsB = await createNetns('b');
-    created.push(nsB);
+    const [nsA, nsB] = await createNamespacePair(created);
     const devA = devName('a', 've');
     const devB = devName('b', 've');
     await createVethPair(nsA, devA, nsB, devB);
@@ -145,10 +151,7 @@ export async function createTopologyAround(
     for (const ns of created.splice(0)) await ns.remove();
   };
   return buildOrUndo(remove, async () => {
-    const nsA = await createNetns('a');
-    created.push(nsA);
-    const nsB = await createNetns('b');
-    created.push(nsB);
+    const [nsA, nsB] = await createNamespacePair(created);
     await moveLink(devA, nsA);
     await moveLink(devB, nsB);
     const a = await configure(nsA, devA, LAB.a, LAB.b, mtu);

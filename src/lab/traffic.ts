@@ -7,10 +7,9 @@
  * @module
  */
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { ChildProcess } from 'node:child_process';
 import { VectunError } from '../errors.js';
 import { assertLabAddress, type Netns } from './netns.js';
+import { startWorkerProcess, type WorkerProcess } from './worker-process.js';
 import type { TcpSideResult, UdpReceiveResult, UdpSendResult, WorkerConfig, WorkerMessage } from './traffic-worker.js';
 
 export type { TcpSideResult, UdpReceiveResult, UdpSendResult } from './traffic-worker.js';
@@ -77,57 +76,12 @@ export interface UdpTransferResult {
   intact: boolean;
 }
 
-/** A running worker: its ready port and final result. */
-interface Worker {
-  child: ChildProcess;
-  ready: Promise<number>;
-  result: Promise<unknown>;
-}
+type Worker = WorkerProcess<unknown>;
 
 function startWorker(ns: Netns, config: WorkerConfig, onProgress?: (p: TransferProgress) => void): Worker {
-  const child = ns.spawn(process.execPath, [WORKER, JSON.stringify(config)]);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    if (stderr.length < 4096) stderr += d.toString();
-  });
-  let onReady: (port: number) => void = () => undefined;
-  let onFail: (err: Error) => void = () => undefined;
-  const ready = new Promise<number>((resolve, reject) => {
-    onReady = resolve;
-    onFail = reject;
-  });
-  const result = new Promise<unknown>((resolve, reject) => {
-    let settled: unknown;
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      let msg: WorkerMessage;
-      try {
-        msg = JSON.parse(line) as WorkerMessage;
-      } catch {
-        return;
-      }
-      if (msg.type === 'ready') onReady(msg.port);
-      else if (msg.type === 'progress') onProgress?.({ bytes: msg.bytes, elapsedMs: msg.elapsedMs });
-      else if (msg.type === 'result') settled = msg.result;
-      else if (msg.type === 'error') settled = new VectunError('ERR_LAB_TRAFFIC', `${config.mode} in ${ns.name}: ${msg.message}`);
-    });
-    child.once('error', (err) => reject(new VectunError('ERR_LAB_TRAFFIC', `${config.mode}: ${err.message}`, { cause: err })));
-    child.once('close', (code, signal) => {
-      const err =
-        settled instanceof Error
-          ? settled
-          : settled === undefined
-            ? new VectunError('ERR_LAB_TRAFFIC', `${config.mode} in ${ns.name} exited (${signal ?? code}) without a result: ${stderr.trim()}`)
-            : undefined;
-      onFail(err ?? new VectunError('ERR_LAB_TRAFFIC', `${config.mode} exited before it was ready`));
-      if (err) reject(err);
-      else resolve(settled);
-    });
-  });
-  // Callers await `ready` first; keep an early failure from being reported as unhandled twice.
-  ready.catch(() => undefined);
-  result.catch(() => undefined);
-  return { child, ready, result };
+  return startWorkerProcess<unknown, Extract<WorkerMessage, { type: 'progress' }>>(ns, WORKER, config, `${config.mode} in ${ns.name}`, (msg) =>
+    onProgress?.({ bytes: msg.bytes, elapsedMs: msg.elapsedMs }),
+  );
 }
 
 /** Runs `body` with a hard time limit; on expiry kills the workers and rejects. */
