@@ -20,7 +20,7 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { VectunError, type VectunErrorCode } from '../errors.js';
-import { bridge, type BridgeDirectionStats, type BridgeHandle, type BridgeStats } from './bridge.js';
+import { bridge, directionCounters, DirectionStats, type BridgeHandle, type BridgeStats, type DirectionCounters } from './bridge.js';
 import type { Tun } from './tun.js';
 
 /** How often a worker posts its counters while forwarding. */
@@ -79,14 +79,7 @@ export interface QueueBridgeHandle {
 }
 
 /** @internal Counters as posted by a worker (plain numbers). */
-export interface Counters {
-  reads: number;
-  packets: number;
-  bytes: number;
-  written: number;
-  writes: number;
-  drops: number;
-}
+export type Counters = DirectionCounters;
 
 /** @internal Messages from bridge-worker.ts. */
 export type WorkerMessage =
@@ -104,40 +97,7 @@ export interface WorkerSetup {
   statsIntervalMs: number;
 }
 
-const zero = (): Counters => ({ reads: 0, packets: 0, bytes: 0, written: 0, writes: 0, drops: 0 });
-
-class Direction implements BridgeDirectionStats {
-  reads = 0;
-  packets = 0;
-  bytes = 0;
-  written = 0;
-  writes = 0;
-  drops = 0;
-  constructor(c?: Counters) {
-    if (c !== undefined) this.add(c);
-  }
-  add(c: Counters): void {
-    this.reads += c.reads;
-    this.packets += c.packets;
-    this.bytes += c.bytes;
-    this.written += c.written;
-    this.writes += c.writes;
-    this.drops += c.drops;
-  }
-  get packetsPerWrite(): number {
-    return this.writes === 0 ? 0 : this.written / this.writes;
-  }
-  get packetsPerRead(): number {
-    return this.reads === 0 ? 0 : this.packets / this.reads;
-  }
-  toJSON(): object {
-    return { ...this, packetsPerWrite: this.packetsPerWrite, packetsPerRead: this.packetsPerRead };
-  }
-}
-
-const counters = (s: BridgeDirectionStats): Counters => ({
-  reads: s.reads, packets: s.packets, bytes: s.bytes, written: s.written, writes: s.writes, drops: s.drops,
-});
+const zero = (): Counters => directionCounters(new DirectionStats());
 
 /** One pair forwarded by a worker thread. */
 class WorkerPair {
@@ -277,9 +237,9 @@ async function start(pair0: [Tun, Tun] | undefined, pairs: readonly FdPair[], op
   const perQueue = (): QueueStats[] => {
     const rows: QueueStats[] = [];
     for (const l of local) {
-      rows.push({ queue: l.queue, thread: 'main', aToB: new Direction(counters(l.handle.stats.aToB)), bToA: new Direction(counters(l.handle.stats.bToA)) });
+      rows.push({ queue: l.queue, thread: 'main', aToB: new DirectionStats(directionCounters(l.handle.stats.aToB)), bToA: new DirectionStats(directionCounters(l.handle.stats.bToA)) });
     }
-    for (const w of workers) rows.push({ queue: w.queue, thread: 'worker', aToB: new Direction(w.pair.aToB), bToA: new Direction(w.pair.bToA) });
+    for (const w of workers) rows.push({ queue: w.queue, thread: 'worker', aToB: new DirectionStats(w.pair.aToB), bToA: new DirectionStats(w.pair.bToA) });
     return rows.sort((x, y) => x.queue - y.queue);
   };
 
@@ -292,8 +252,8 @@ async function start(pair0: [Tun, Tun] | undefined, pairs: readonly FdPair[], op
   return {
     queues: n,
     get stats(): BridgeStats {
-      const aToB = new Direction();
-      const bToA = new Direction();
+      const aToB = new DirectionStats();
+      const bToA = new DirectionStats();
       for (const q of perQueue()) {
         aToB.add(q.aToB);
         bToA.add(q.bToA);

@@ -8,7 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { VectunError } from '../errors.js';
-import { bridge, type BridgeDirectionStats, type BridgeHandle } from './bridge.js';
+import { bridge, directionCounters, DirectionStats, type BridgeHandle } from './bridge.js';
 import type { WorkerMessage, WorkerSetup } from './bridge-queues.js';
 import { loadBinding } from './native.js';
 import { Tun } from './tun.js';
@@ -16,9 +16,6 @@ import { Tun } from './tun.js';
 const port = parentPort;
 const setup = workerData as WorkerSetup;
 
-const counters = (s: BridgeDirectionStats) => ({
-  reads: s.reads, packets: s.packets, bytes: s.bytes, written: s.written, writes: s.writes, drops: s.drops,
-});
 
 async function main(): Promise<void> {
   if (port === null) throw new Error('bridge-worker.js runs only as a worker thread');
@@ -57,7 +54,7 @@ async function main(): Promise<void> {
     if (!stopRequested) {
       handle = bridge(a, b, { onError: (e, d) => fail(e, d) });
       timer = setInterval(() => {
-        if (handle !== undefined) post({ type: 'stats', aToB: counters(handle.stats.aToB), bToA: counters(handle.stats.bToA) });
+        if (handle !== undefined) post({ type: 'stats', aToB: directionCounters(handle.stats.aToB), bToA: directionCounters(handle.stats.bToA) });
       }, setup.statsIntervalMs);
       // A failing direction stops the loop; the parent decides when to stop the worker.
       await finished;
@@ -72,11 +69,11 @@ async function main(): Promise<void> {
     for (const t of tuns) await t.close().catch(() => undefined);
     await stopping;
     await handle?.done.catch(() => undefined);
-    const zero = { reads: 0, packets: 0, bytes: 0, written: 0, writes: 0, drops: 0 };
+    const zero = directionCounters(new DirectionStats());
     port?.postMessage({
       type: 'final',
-      aToB: handle ? counters(handle.stats.aToB) : zero,
-      bToA: handle ? counters(handle.stats.bToA) : zero,
+      aToB: handle ? directionCounters(handle.stats.aToB) : zero,
+      bToA: handle ? directionCounters(handle.stats.bToA) : zero,
     } satisfies WorkerMessage);
     port?.close();
   }

@@ -104,13 +104,33 @@ export interface BridgeHandle {
   stop(): Promise<void>;
 }
 
-class DirectionStats implements BridgeDirectionStats {
+/** @internal The counters of one direction as plain numbers (what a bridge worker posts). */
+export type DirectionCounters = Omit<BridgeDirectionStats, 'packetsPerWrite' | 'packetsPerRead'>;
+
+/** @internal A snapshot of `s`'s counters. */
+export function directionCounters(s: DirectionCounters): DirectionCounters {
+  return { reads: s.reads, packets: s.packets, bytes: s.bytes, written: s.written, writes: s.writes, drops: s.drops };
+}
+
+/** @internal One direction's counters, live in a bridge or summed over queue pairs (`add`). */
+export class DirectionStats implements BridgeDirectionStats {
   reads = 0;
   packets = 0;
   bytes = 0;
   written = 0;
   writes = 0;
   drops = 0;
+  constructor(c?: DirectionCounters) {
+    if (c !== undefined) this.add(c);
+  }
+  add(c: DirectionCounters): void {
+    this.reads += c.reads;
+    this.packets += c.packets;
+    this.bytes += c.bytes;
+    this.written += c.written;
+    this.writes += c.writes;
+    this.drops += c.drops;
+  }
   get packetsPerWrite(): number {
     return this.writes === 0 ? 0 : this.written / this.writes;
   }
