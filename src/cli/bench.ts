@@ -25,18 +25,8 @@ export function machineFacts(): MachineFacts {
 }
 
 /** Runs the benchmarks; resolves to an exit code. */
-export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
-  const missing = describeMissing(checkPrerequisites({ namespaces: true }));
-  if (missing !== undefined) {
-    io.stderr.write(missing);
-    return ExitCode.PREREQUISITES;
-  }
-  ensureIpOnPath();
-  const facts = machineFacts();
-  if (!o.json) io.stdout.write(`vectun bench\n${formatMachineFacts(facts)}\n`);
-  const log = (line: string): void => void io.stderr.write(`  ${line}\n`);
-
-  try {
+export function runBench(o: BenchOptions, io: CliIO): Promise<number> {
+  return benchCommand('vectun bench', 'namespaces and devices', o, io, async (facts, log) => {
     const { runE2eBenchmarks } = await import('../bench/e2e.js');
     const e2e = await raceAbort(runE2eBenchmarks({ seconds: o.seconds, repeats: o.repeats, onProgress: log, signal: io.signal }), io.signal);
     if (!o.json) {
@@ -77,19 +67,30 @@ export async function runBench(o: BenchOptions, io: CliIO): Promise<number> {
       io.stdout.write('offload core, one batch = 128 packets or one 64 KiB frame (median of 3 x 200 batches)\n');
       io.stdout.write(formatCoreTable(core));
     }
-    return ExitCode.OK;
-  } catch (err) {
-    const stop = err instanceof Interrupted ? err : io.signal.aborted ? new Interrupted(String(io.signal.reason)) : undefined;
-    if (stop !== undefined) {
-      io.stderr.write(`\nvectun bench: ${stop.message}; namespaces and devices removed\n`);
-      return stop.exitCode;
-    }
-    throw err;
-  }
+  });
 }
 
 /** `vectun bench wg`: the WireGuard comparison (src/bench/wg.ts); resolves to an exit code. */
-export async function runBenchWg(o: BenchOptions, io: CliIO): Promise<number> {
+export function runBenchWg(o: BenchOptions, io: CliIO): Promise<number> {
+  return benchCommand('vectun bench wg', 'namespaces and processes', o, io, async (facts, log) => {
+    const { runWgBenchmarks, formatWgBenchResult } = await import('../bench/wg.js');
+    const result = await raceAbort(runWgBenchmarks({ seconds: o.seconds, repeats: o.repeats, onProgress: log, signal: io.signal }), io.signal);
+    io.stdout.write(o.json ? `${JSON.stringify({ machine: facts, wg: result }, null, 2)}\n` : formatWgBenchResult(result));
+  });
+}
+
+/**
+ * What every bench command shares: the prerequisites (exit 3 naming what is
+ * missing), the machine header, progress lines on stderr, and on SIGINT or
+ * SIGTERM a note that `cleaned` were removed with the signal's exit code.
+ */
+async function benchCommand(
+  name: string,
+  cleaned: string,
+  o: BenchOptions,
+  io: CliIO,
+  measure: (facts: MachineFacts, log: (line: string) => void) => Promise<void>,
+): Promise<number> {
   const missing = describeMissing(checkPrerequisites({ namespaces: true }));
   if (missing !== undefined) {
     io.stderr.write(missing);
@@ -97,17 +98,15 @@ export async function runBenchWg(o: BenchOptions, io: CliIO): Promise<number> {
   }
   ensureIpOnPath();
   const facts = machineFacts();
-  if (!o.json) io.stdout.write(`vectun bench wg\n${formatMachineFacts(facts)}\n`);
+  if (!o.json) io.stdout.write(`${name}\n${formatMachineFacts(facts)}\n`);
   const log = (line: string): void => void io.stderr.write(`  ${line}\n`);
   try {
-    const { runWgBenchmarks, formatWgBenchResult } = await import('../bench/wg.js');
-    const result = await raceAbort(runWgBenchmarks({ seconds: o.seconds, repeats: o.repeats, onProgress: log, signal: io.signal }), io.signal);
-    io.stdout.write(o.json ? `${JSON.stringify({ machine: facts, wg: result }, null, 2)}\n` : formatWgBenchResult(result));
+    await measure(facts, log);
     return ExitCode.OK;
   } catch (err) {
     const stop = err instanceof Interrupted ? err : io.signal.aborted ? new Interrupted(String(io.signal.reason)) : undefined;
     if (stop !== undefined) {
-      io.stderr.write(`\nvectun bench wg: ${stop.message}; namespaces and processes removed\n`);
+      io.stderr.write(`\n${name}: ${stop.message}; ${cleaned} removed\n`);
       return stop.exitCode;
     }
     throw err;
