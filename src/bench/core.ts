@@ -244,6 +244,15 @@ function intoArena(packets: readonly Uint8Array[], extra = 0): { arena: Arena; v
   return { arena, views, end: slot * packets.length };
 }
 
+/** A measured call splitting `frame` into `area` with `segmentInto`, reusing `out`; returns the segment count. */
+function splitInto(frame: Uint8Array, area: Uint8Array, out: Uint8Array[]): () => number {
+  return () => {
+    out.length = 0;
+    segmentInto(frame, area, out);
+    return out.length;
+  };
+}
+
 /** Runs the workloads and returns one result per (workload, memory kind). */
 export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResult[] {
   const ids = options.workloads ?? (['a', 'b', 'c', 'd', 'e', 'f'] as const);
@@ -278,23 +287,13 @@ export function runCoreBenchmarks(options: CoreBenchOptions = {}): CoreBenchResu
           fn = () => splitter.segment(packets[0]!).length;
         } else if (kind === 'plain-reused') {
           packets = [frame.slice()];
-          const area = new Uint8Array(2 * 65600);
           api = 'segmentInto';
-          fn = () => {
-            out.length = 0;
-            segmentInto(packets[0]!, area, out);
-            return out.length;
-          };
+          fn = splitInto(packets[0]!, new Uint8Array(2 * 65600), out);
         } else {
           const { arena, views, end } = intoArena([frame], 2 * 65600 + 65536);
           packets = views;
-          const area = kind === 'arena' ? arena.bytes.subarray(end) : new Arena(2 * 65600).bytes;
           api = 'segmentInto';
-          fn = () => {
-            out.length = 0;
-            segmentInto(packets[0]!, area, out);
-            return out.length;
-          };
+          fn = splitInto(packets[0]!, kind === 'arena' ? arena.bytes.subarray(end) : new Arena(2 * 65600).bytes, out);
         }
       } else {
         packets = kind === 'arena' ? intoArena(pristine).views : pristine.map((p) => p.slice());
