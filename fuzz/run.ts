@@ -33,53 +33,16 @@ import { segment, segmentInto } from '../src/core/gso.js';
 import { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_HDR_LEN, type GsoType } from '../src/core/virtio.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, V4, V6, buildPacket, concat, frame as makeFrame } from '../test/core/packets.js';
 import { referenceSegment } from '../test/core/gso-reference.js';
+import { Violation, prng, runCases, type FuzzOptions, type FuzzReportBase } from './harness.js';
+import { runWgFuzz } from './wg.js';
 
-export interface FuzzOptions {
-  seed?: number;
-  count?: number;
-  seconds?: number;
-  /** Run exactly this case seed once (replay). */
-  caseSeed?: number;
-}
+export type { FuzzOptions } from './harness.js';
 
-export interface FuzzReport {
-  cases: number;
+export interface FuzzReport extends FuzzReportBase {
   segmentCases: number;
   coalesceCases: number;
   segmentErrors: number;
   roundTrips: number;
-  seconds: number;
-  /** Set on the first violation. */
-  violation?: { caseSeed: number; kind: string; message: string };
-}
-
-/** mulberry32: small, fast, good enough to drive mutations. */
-export function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n: number) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) % n) >>> 0;
-  };
-}
-
-/** Case seed i of a run: a fixed mix of the run seed and the case number. */
-export function caseSeedOf(seed: number, i: number): number {
-  let h = (seed ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-class Violation extends Error {
-  constructor(
-    readonly kind: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 function check(cond: boolean, kind: string, message: string): void {
@@ -436,24 +399,8 @@ function runCase(caseSeed: number, report: FuzzReport): void {
 
 /** Runs the fuzzer; never throws for a finding, reports it instead. */
 export function runFuzz(o: FuzzOptions = {}): FuzzReport {
-  const seed = o.seed ?? 1;
-  const count = o.caseSeed !== undefined ? 1 : o.count ?? 500;
-  const deadline = Date.now() + (o.seconds ?? 30) * 1000;
   const report: FuzzReport = { cases: 0, segmentCases: 0, coalesceCases: 0, segmentErrors: 0, roundTrips: 0, seconds: 0 };
-  const t0 = Date.now();
-  for (let i = 0; i < count && Date.now() < deadline; i++) {
-    const cs = o.caseSeed ?? caseSeedOf(seed, i);
-    try {
-      runCase(cs, report);
-    } catch (e) {
-      const v = e instanceof Violation ? e : new Violation('harness', e instanceof Error ? e.stack ?? e.message : String(e));
-      report.violation = { caseSeed: cs, kind: v.kind, message: v.message };
-      break;
-    }
-    report.cases++;
-  }
-  report.seconds = (Date.now() - t0) / 1000;
-  return report;
+  return runCases(o, 0, report, (cs) => runCase(cs, report));
 }
 
 function main(): void {
@@ -479,8 +426,6 @@ function main(): void {
     process.exit(2);
   }
   if (target !== 'core') {
-    // Imported here: fuzz/wg.ts imports this module's prng and caseSeedOf.
-    const { runWgFuzz } = require('./wg.js') as typeof import('./wg.js');
     const wg = runWgFuzz({ seed, count, seconds, ...(caseSeed !== undefined ? { caseSeed } : {}) });
     const wgSummary =
       `wg: ${wg.cases} cases in ${wg.seconds.toFixed(1)} s (parse ${wg.parseCases}, initiation ${wg.initiationCases}, response ${wg.responseCases}, ` +

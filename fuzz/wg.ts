@@ -35,20 +35,14 @@ import {
   type Message,
 } from '../src/wg/messages.js';
 import { Handshake, StaticIdentity, consumeInitiation, type NoiseClock } from '../src/wg/noise.js';
-import { caseSeedOf, prng } from './run.js';
+import { Violation, prng, runCases, type FuzzOptions, type FuzzReportBase } from './harness.js';
 
 /** Options of {@link runWgFuzz}. */
-export interface WgFuzzOptions {
-  seed?: number;
-  count?: number;
-  seconds?: number;
-  /** Run exactly this case seed once (replay). */
-  caseSeed?: number;
-}
+/** Bounds and seeds of a WireGuard fuzz run. */
+export type WgFuzzOptions = FuzzOptions;
 
 /** What a run covered, and the first violation. */
-export interface WgFuzzReport {
-  cases: number;
+export interface WgFuzzReport extends FuzzReportBase {
   parseCases: number;
   initiationCases: number;
   responseCases: number;
@@ -58,17 +52,6 @@ export interface WgFuzzReport {
   rejected: number;
   /** Mutated handshake messages accepted (only unauthenticated bytes touched). */
   accepted: number;
-  seconds: number;
-  violation?: { caseSeed: number; kind: string; message: string };
-}
-
-class Violation extends Error {
-  constructor(
-    readonly kind: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const TEXT = new TextEncoder();
@@ -244,40 +227,27 @@ function lookupCase(r: (n: number) => number, w: World): void {
 
 /** Runs the WireGuard fuzz cases; stops at the first violation. */
 export function runWgFuzz(o: WgFuzzOptions = {}): WgFuzzReport {
-  const seed = o.seed ?? 1;
-  const count = o.caseSeed !== undefined ? 1 : o.count ?? 500;
-  const deadline = Date.now() + (o.seconds ?? 30) * 1000;
   const report: WgFuzzReport = { cases: 0, parseCases: 0, initiationCases: 0, responseCases: 0, cookieCases: 0, lookupCases: 0, rejected: 0, accepted: 0, seconds: 0 };
   const w = getWorld();
-  const t0 = Date.now();
-  for (let i = 0; i < count && Date.now() < deadline; i++) {
-    const cs = o.caseSeed ?? caseSeedOf(seed ^ 0x5767, i);
+  // The salt keeps this target's case seeds apart from the core target's for the same --seed.
+  return runCases(o, 0x5767, report, (cs) => {
     const r = prng(cs);
-    try {
-      const pick = r(10);
-      if (pick < 4) {
-        report.parseCases++;
-        parseCase(r, w);
-      } else if (pick < 6) {
-        report.initiationCases++;
-        handshakeCase(r, w, 'initiation', report);
-      } else if (pick < 8) {
-        report.responseCases++;
-        handshakeCase(r, w, 'response', report);
-      } else if (pick < 9) {
-        report.cookieCases++;
-        cookieCase(r, w);
-      } else {
-        report.lookupCases++;
-        lookupCase(r, w);
-      }
-    } catch (e) {
-      const v = e instanceof Violation ? e : new Violation('harness', e instanceof Error ? e.stack ?? e.message : String(e));
-      report.violation = { caseSeed: cs, kind: v.kind, message: v.message };
-      break;
+    const pick = r(10);
+    if (pick < 4) {
+      report.parseCases++;
+      parseCase(r, w);
+    } else if (pick < 6) {
+      report.initiationCases++;
+      handshakeCase(r, w, 'initiation', report);
+    } else if (pick < 8) {
+      report.responseCases++;
+      handshakeCase(r, w, 'response', report);
+    } else if (pick < 9) {
+      report.cookieCases++;
+      cookieCase(r, w);
+    } else {
+      report.lookupCases++;
+      lookupCase(r, w);
     }
-    report.cases++;
-  }
-  report.seconds = (Date.now() - t0) / 1000;
-  return report;
+  });
 }

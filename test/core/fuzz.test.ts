@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { coalesce } from '../../src/core/gro.js';
-import { caseSeedOf, checkWrites, runFuzz } from '../../fuzz/run.js';
+import { caseSeedOf } from '../../fuzz/harness.js';
+import { checkWrites, runFuzz } from '../../fuzz/run.js';
 import { V4, buildPacket } from './packets.js';
 
 test('fuzz (RD-*, GRO-*, D-5): a bounded run finds no violation and covers both targets', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { caseSeedOf } from '../../fuzz/run.js';
+import { caseSeedOf } from '../../fuzz/harness.js';
 import { runWgFuzz } from '../../fuzz/wg.js';
 
 test('wg fuzz (§5.4 parsers and consumers): a bounded run finds no violation and covers every target', () => {

@@ -16,7 +16,7 @@ import { parseTransport } from '../../src/wg/messages.js';
 import { AllowedIps } from '../../src/wg/allowed-ips.js';
 import { ReplayFilter } from '../../src/wg/replay.js';
 import { REJECT_AFTER_MESSAGES } from '../../src/wg/constants.js';
-import { prng } from '../../fuzz/run.js';
+import { prng } from '../../fuzz/harness.js';
 import { GoPeer, buildHarness, harnessUnavailableReason } from './go-harness.js';
 import { KAT_INPUT, hex, sealTransport, unhex } from './kat.js';
 
