@@ -4,7 +4,8 @@
  * by the test, writev results can be injected, readiness is fired by hand, and
  * netlink requests are acknowledged like the kernel does.
  */
-import type { NativeBinding, PollHandle, TunIoctl } from '../../src/device/native.js';
+import type { NativeBinding, TunIoctl } from '../../src/device/native.js';
+import { FakePolls, type FakePoller } from '../fake-poll.js';
 
 export const EINTR = 4;
 export const EIO = 5;
@@ -15,13 +16,6 @@ export const ENODEV = 19;
 
 const IFF_VNET_HDR = 0x4000;
 
-interface Poller {
-  fd: number;
-  callback: (status: number, events: number) => void;
-  mask: number;
-  closed: boolean;
-  ref: boolean;
-}
 
 interface NetlinkSock {
   groups: number;
@@ -43,7 +37,7 @@ export interface FakeOptions {
   netns?: boolean;
 }
 
-export class FakeBinding implements NativeBinding {
+export class FakeBinding extends FakePolls implements NativeBinding {
   readonly ioctls: { fd: number; request: TunIoctl; value: number }[] = [];
   readonly opened: { name: string; flags: number; fd: number }[] = [];
   readonly closedFds: number[] = [];
@@ -55,7 +49,6 @@ export class FakeBinding implements NativeBinding {
   readonly writeScript: (number | undefined)[] = [];
   /** Frames the next reads return. */
   readonly frames: Uint8Array[] = [];
-  readonly pollers: Poller[] = [];
   readonly netlinkSent: Uint8Array[] = [];
   readonly sockets = new Map<number, NetlinkSock>();
   /** The device's index in the namespace it is in. */
@@ -74,6 +67,7 @@ export class FakeBinding implements NativeBinding {
   readonly #options: FakeOptions;
 
   constructor(options: FakeOptions = {}) {
+    super();
     this.#options = options;
     this.linkMtu = options.mtu ?? 1500;
   }
@@ -190,29 +184,8 @@ export class FakeBinding implements NativeBinding {
     return m.length;
   }
 
-  pollCreate(fd: number, callback: (status: number, events: number) => void): PollHandle {
-    const p: Poller = { fd, callback, mask: 0, closed: false, ref: true };
-    this.pollers.push(p);
-    return p as unknown as PollHandle;
-  }
-
-  pollSet(handle: PollHandle, events: number): number {
-    (handle as unknown as Poller).mask = events;
-    return 0;
-  }
-
-  pollClose(handle: PollHandle): number {
-    (handle as unknown as Poller).closed = true;
-    return 0;
-  }
-
-  pollRef(handle: PollHandle, ref: boolean): number {
-    (handle as unknown as Poller).ref = ref;
-    return 0;
-  }
-
   /** The poller of the TUN descriptor (the first one created). */
-  get tunPoller(): Poller {
+  get tunPoller(): FakePoller {
     return this.pollers[0]!;
   }
 

@@ -5,9 +5,9 @@
  * message, send results can be injected, received messages are queued by the
  * test, readiness is fired by hand.
  */
-import type { PollHandle } from '../../src/device/native.js';
 import { mappedSockaddr } from '../../src/udp/address.js';
 import type { UdpBinding, UdpGetOption, UdpSetOption } from '../../src/udp/native.js';
+import { FakePolls } from '../fake-poll.js';
 
 export const EINTR = 4;
 export const EIO = 5;
@@ -59,14 +59,8 @@ export interface FakeUdpOptions {
   noInet6?: boolean;
 }
 
-interface Poller {
-  callback: (status: number, events: number) => void;
-  mask: number;
-  closed: boolean;
-  ref: boolean;
-}
 
-export class FakeUdpBinding implements UdpBinding {
+export class FakeUdpBinding extends FakePolls implements UdpBinding {
   readonly opened: { family: 4 | 6; v6only: number; netns: string; fd: number }[] = [];
   readonly options: { name: UdpSetOption; value: number }[] = [];
   readonly closedFds: number[] = [];
@@ -83,11 +77,11 @@ export class FakeUdpBinding implements UdpBinding {
   recvCalls = 0;
   bound: Uint8Array | undefined;
   connected: Uint8Array | undefined;
-  readonly pollers: Poller[] = [];
   #nextFd = 200;
   readonly #o: FakeUdpOptions;
 
   constructor(options: FakeUdpOptions = {}) {
+    super();
     this.#o = options;
   }
 
@@ -180,27 +174,6 @@ export class FakeUdpBinding implements UdpBinding {
 
   close(fd: number): number {
     this.closedFds.push(fd);
-    return 0;
-  }
-
-  pollCreate(_fd: number, callback: (status: number, events: number) => void): PollHandle | number {
-    const p: Poller = { callback, mask: 0, closed: false, ref: true };
-    this.pollers.push(p);
-    return p as unknown as PollHandle;
-  }
-
-  pollSet(handle: PollHandle, events: number): number {
-    (handle as unknown as Poller).mask = events;
-    return 0;
-  }
-
-  pollClose(handle: PollHandle): number {
-    (handle as unknown as Poller).closed = true;
-    return 0;
-  }
-
-  pollRef(handle: PollHandle, ref: boolean): number {
-    (handle as unknown as Poller).ref = ref;
     return 0;
   }
 
