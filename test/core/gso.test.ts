@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VectunError } from '../../src/errors.js';
 import { Arena } from '../../src/core/arena.js';
 import { checksumSum, transportChecksumValid } from '../../src/core/checksum.js';
 import { SEGMENT_OUTPUT_LIMIT, Segmenter, segment, segmentInto } from '../../src/core/gso.js';
@@ -29,6 +28,7 @@ import {
   type PacketOptions,
 } from './packets.js';
 import { referenceSegment, slowSum } from './gso-reference.js';
+import { errorCode } from '../error-code.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -137,15 +137,6 @@ function segmentAll(f: Uint8Array): Uint8Array[] {
   return first!;
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof VectunError, `expected a VectunError, got ${String(e)}`);
-    return e.code;
-  }
-  return 'no error';
-}
 
 /** Asserts every path rejects `f` with `code` and delivers nothing. */
 function rejects(f: Uint8Array, code: string): void {
@@ -153,11 +144,11 @@ function rejects(f: Uint8Array, code: string): void {
   assert.deepEqual(ref, { code }, 'reference model agrees');
   for (const path of PATHS) {
     if (path === 'segment') {
-      assert.equal(codeOf(() => segment(f)), code, path);
+      assert.equal(errorCode(() => segment(f)), code, path);
       continue;
     }
     if (path === 'segmenter') {
-      assert.equal(codeOf(() => splitter.segment(f)), code, path);
+      assert.equal(errorCode(() => splitter.segment(f)), code, path);
       continue;
     }
     const packets: Uint8Array[] = [];
@@ -167,7 +158,7 @@ function rejects(f: Uint8Array, code: string): void {
       arena.bytes.set(f, FRAME_AT);
       input = arena.bytes.subarray(FRAME_AT, FRAME_AT + f.length);
     }
-    assert.equal(codeOf(() => segmentInto(input, out, packets)), code, path);
+    assert.equal(errorCode(() => segmentInto(input, out, packets)), code, path);
     assert.equal(packets.length, 0, `${path}: no packet delivered`);
   }
 }
@@ -594,7 +585,7 @@ test('D-5 / RD-10 an output area one byte short: ERR_OUTPUT_TOO_SMALL and nothin
   for (const inArena of [false, true]) {
     const out = inArena ? arena.bytes.subarray(OUT_AT, OUT_AT + need) : new Uint8Array(need);
     const packets: Uint8Array[] = [];
-    assert.equal(codeOf(() => segmentInto(f, out.subarray(0, need - 1), packets)), 'ERR_OUTPUT_TOO_SMALL');
+    assert.equal(errorCode(() => segmentInto(f, out.subarray(0, need - 1), packets)), 'ERR_OUTPUT_TOO_SMALL');
     assert.equal(packets.length, 0);
     assert.equal(segmentInto(f, out, packets), need);
     assert.equal(packets.length, 200);
@@ -602,7 +593,7 @@ test('D-5 / RD-10 an output area one byte short: ERR_OUTPUT_TOO_SMALL and nothin
   // A NONE frame too.
   const p = buildPacket({ version: 4, proto: 'udp', src: V4.A, dst: V4.B, payload: 10 });
   const g = frame({ needsCsum: false, gsoType: GSO_NONE, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 }, p);
-  assert.equal(codeOf(() => segmentInto(g, new Uint8Array(p.length - 1), [])), 'ERR_OUTPUT_TOO_SMALL');
+  assert.equal(errorCode(() => segmentInto(g, new Uint8Array(p.length - 1), [])), 'ERR_OUTPUT_TOO_SMALL');
 });
 
 test('D-5 a small MSS gives several hundred segments, all delivered (gso 1 and gso 7)', () => {
@@ -621,7 +612,7 @@ test('D-5, D-10: segment() caps its allocation at SEGMENT_OUTPUT_LIMIT with ERR_
   p[30000 + 12] = 0x50;
   const f = frame({ needsCsum: true, gsoType: GSO_TCPV4, hdrLen: 0, gsoSize: 1, csumStart: 30000, csumOffset: 16 }, p);
   assert.ok(35515 * 30021 > SEGMENT_OUTPUT_LIMIT);
-  assert.equal(codeOf(() => segment(f)), 'ERR_OUTPUT_TOO_SMALL');
+  assert.equal(errorCode(() => segment(f)), 'ERR_OUTPUT_TOO_SMALL');
 });
 
 test('RD-3, D-5: segment() packets stay valid: memory handed out is never reused, one exact buffer per call', () => {
@@ -659,8 +650,8 @@ test('D-10: segmentInto rejects an output area overlapping the frame (ERR_INVALI
   const { frame: f } = superFrame({ ...T4, payload: 200, gsoSize: 100 });
   arena.bytes.set(f, FRAME_AT);
   const inA = arena.bytes.subarray(FRAME_AT, FRAME_AT + f.length);
-  assert.equal(codeOf(() => segmentInto(inA, arena.bytes.subarray(FRAME_AT + 100), [])), 'ERR_INVALID_ARG');
-  assert.equal(codeOf(() => segmentInto(inA, arena.bytes.subarray(0), [])), 'ERR_INVALID_ARG');
+  assert.equal(errorCode(() => segmentInto(inA, arena.bytes.subarray(FRAME_AT + 100), [])), 'ERR_INVALID_ARG');
+  assert.equal(errorCode(() => segmentInto(inA, arena.bytes.subarray(0), [])), 'ERR_INVALID_ARG');
   assert.equal(segmentInto(inA, arena.bytes.subarray(FRAME_AT + f.length), []), 280);
 });
 
@@ -745,8 +736,8 @@ test('Segmenter: bad frames throw the D-10 code and leave the last result untouc
   const last = s.segment(good).map((p) => p.slice());
   const bad = good.slice();
   bad[1] = 0x81; // HDR-6
-  assert.equal(codeOf(() => s.segment(bad)), 'ERR_GSO_TYPE_UNSUPPORTED');
-  assert.equal(codeOf(() => s.segment(good.subarray(0, 5))), 'ERR_VNET_HDR_SHORT');
+  assert.equal(errorCode(() => s.segment(bad)), 'ERR_GSO_TYPE_UNSUPPORTED');
+  assert.equal(errorCode(() => s.segment(good.subarray(0, 5))), 'ERR_VNET_HDR_SHORT');
   assert.deepEqual(s.segment(good).map((p) => p.slice()), last);
 });
 

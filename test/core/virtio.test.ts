@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VectunError } from '../../src/errors.js';
 import {
   GSO_NONE,
   GSO_TCPV4,
@@ -14,16 +13,8 @@ import {
   encodeVirtioNetHeader,
   type VirtioNetHeader,
 } from '../../src/core/virtio.js';
+import { errorCode } from '../error-code.js';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof VectunError);
-    return e.code;
-  }
-  return 'no error';
-}
 
 test('HDR-1, HDR-2: field offsets, 16-bit fields little-endian', () => {
   const h: VirtioNetHeader = { needsCsum: true, gsoType: GSO_TCPV6, hdrLen: 0x1234, gsoSize: 0x05a8, csumStart: 0x0028, csumOffset: 0x0010 };
@@ -35,7 +26,7 @@ test('HDR-1, HDR-2: field offsets, 16-bit fields little-endian', () => {
 });
 
 test('HDR-2 (TS-14): fewer than 10 bytes is ERR_VNET_HDR_SHORT; exactly 10 decodes', () => {
-  for (let n = 0; n < 10; n++) assert.equal(codeOf(() => decodeVirtioNetHeader(new Uint8Array(n))), 'ERR_VNET_HDR_SHORT');
+  for (let n = 0; n < 10; n++) assert.equal(errorCode(() => decodeVirtioNetHeader(new Uint8Array(n))), 'ERR_VNET_HDR_SHORT');
   assert.equal(decodeVirtioNetHeader(new Uint8Array(10)).gsoType, GSO_NONE);
 });
 
@@ -44,10 +35,10 @@ test('HDR-6 (TS-9): exactly gso types 0, 1, 4, 5 are accepted; 3 and anything wi
   for (let t = 0; t < 256; t++) {
     const b = new Uint8Array(10);
     b[1] = t;
-    const code = codeOf(() => checkVirtioNetHeader(b));
+    const code = errorCode(() => checkVirtioNetHeader(b));
     if (code === 'no error') accepted.push(t);
     else assert.equal(code, 'ERR_GSO_TYPE_UNSUPPORTED', `type ${t}`);
-    assert.equal(codeOf(() => decodeVirtioNetHeader(b)), code);
+    assert.equal(errorCode(() => decodeVirtioNetHeader(b)), code);
   }
   assert.deepEqual(accepted, [GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4]);
 });

@@ -11,6 +11,7 @@ import { Arena } from '../../src/core/arena.js';
 import { GSO_NONE, GSO_TCPV4, GSO_UDP_L4 } from '../../src/core/virtio.js';
 import { TCP_ACK, TCP_PSH, V4, buildPacket, frame } from '../core/packets.js';
 import { EAGAIN, EBADFD, EINTR, EINVAL, EIO, FakeBinding, HOME_NETNS, type FakeOptions } from './fake-binding.js';
+import { isCode } from '../error-code.js';
 
 const READABLE = 1;
 const WRITABLE = 2;
@@ -29,13 +30,6 @@ const tcp = (seq: number, payload = 100, flags = TCP_ACK, dst: readonly number[]
 const udp = (dst: readonly number[] = V4.B, payload = 100): Uint8Array =>
   buildPacket({ version: 4, proto: 'udp', src: V4.A, dst, payload });
 
-function isCode(code: string): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof VectunError, `expected a VectunError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  };
-}
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 

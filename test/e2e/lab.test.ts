@@ -15,10 +15,10 @@ import { assertLabAddress, checkLabPrerequisites } from '../../src/lab/netns.js'
 import { createVethTopology, type Topology } from '../../src/lab/topology.js';
 import { tcpTransfer, udpTransfer } from '../../src/lab/traffic.js';
 import { e2eSkip } from './require-root.js';
+import { isCode } from '../error-code.js';
 
 const skip = e2eSkip();
 
-const isCode = (code: string) => (e: unknown) => e instanceof VectunError && e.code === code;
 
 test('lab addresses: only 198.18.0.0/15 and 2001:2::/48 are accepted', () => {
   for (const ok of ['198.18.0.1/24', '198.19.255.254', '198.18.0.0/15', '2001:2::1/64', '2001:2:0:ffff::1', '2001:2::/48']) {

@@ -20,6 +20,7 @@ import { VectunError } from '../../src/errors.js';
 import { UdpSocket } from '../../src/udp/index.js';
 import { e2eSkip } from './require-root.js';
 import { backlogDrops, check, createUdpLab, fill, mixedSizes, openIn, verifiedTransfer, type UdpLab } from './udp-lab.js';
+import { isCode } from '../error-code.js';
 
 const skip = e2eSkip();
 const COUNT = 100_000;
@@ -34,13 +35,6 @@ async function withLab<T>(n: number, mtu: number, body: (lab: UdpLab) => Promise
   }
 }
 
-function isCode(code: string): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof VectunError, `expected a VectunError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  };
-}
 
 for (const offload of [true, false]) {
   for (const family of [4, 6] as const) {

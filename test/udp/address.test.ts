@@ -7,19 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { VectunError } from '../../src/errors.js';
 import { formatIPv6, parseIPv4, parseIPv6 } from '../../src/net/ip.js';
 import { SourceInterner, UdpEndpoint, mappedSockaddr, parseSockaddr } from '../../src/udp/address.js';
+import { isCode } from '../error-code.js';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function isCode(code: string): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof VectunError, `expected a VectunError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  };
-}
 
 test('ip(7): an IPv4 endpoint is a 16-byte sockaddr_in, family in host order, port and address in network order', () => {
   const e = UdpEndpoint.of('198.18.0.1', 0x1234);

@@ -15,6 +15,7 @@ import { UdpEndpoint } from '../../src/udp/address.js';
 import {
   EAGAIN, ECONNREFUSED, EHOSTUNREACH, EINTR, EINVAL, EIO, EMSGSIZE, ENETUNREACH, ENOPROTOOPT, FakeUdpBinding, type FakeUdpOptions,
 } from './fake-udp-binding.js';
+import { isCode } from '../error-code.js';
 
 const READABLE = 1;
 const WRITABLE = 2;
@@ -27,13 +28,6 @@ async function openFake(fakeOptions: FakeUdpOptions = {}, options: UdpOpenOption
   return { sock, fake };
 }
 
-function isCode(code: string): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof VectunError, `expected a VectunError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  };
-}
 
 /** Datagrams whose bytes say which one they are. */
 function numbered(count: number, size: number, from = 0): Uint8Array[] {
