@@ -1,6 +1,6 @@
 /**
- * Argument checks shared by the device and UDP layers (`tun-state.ts` and
- * `socket-state.ts` re-export them): `ERR_INVALID_ARG` naming the option.
+ * Argument checks shared by the device and UDP layers: `ERR_INVALID_ARG`
+ * naming the option.
  * @module
  */
 import { VectunError } from './errors.js';

@@ -11,7 +11,8 @@ import {
   IFF_UP, NetlinkSocket, RTMGRP_LINK, RTM_DELLINK, RTM_NEWLINK, addAddressMessage, addRouteMessage,
   getLinkByNameMessage, getLinkMessage, parseCidr, parseLink, setMtuMessage, setUpMessage, type LinkInfo, type NetlinkMessage,
 } from './rtnetlink.js';
-import { checkOpen, invalid, kState, optionalInt, type TunHost } from './tun-state.js';
+import { checkOpen, kState, type TunHost } from './tun-state.js';
+import { invalid, optionalInt } from '../options.js';
 
 /** Where `ip netns add` binds named namespaces. */
 const NETNS_RUN_DIR = '/run/netns';

@@ -9,7 +9,7 @@
 import { VectunError } from '../errors.js';
 import { VNET_HDR_LEN } from '../core/virtio.js';
 import { EACCES, EINVAL, ENODEV, ENOENT, loadBinding, syscallError, type NativeBinding } from './native.js';
-import { invalid, optionalBool, optionalInt } from './tun-state.js';
+import { invalid, optionalBool, optionalInt } from '../options.js';
 
 // linux/if_tun.h
 const IFF_TUN = 0x0001;

@@ -17,7 +17,6 @@ import type { NetlinkMessage, NetlinkSocket } from './rtnetlink.js';
 import type { TunOffload } from './tun-open.js';
 import type { TunStats } from './tun-stats.js';
 
-export { invalid, optionalBool, optionalInt } from '../options.js';
 
 /**
  * Everything a Tun knows; one object under {@link kState}, as dgram.Socket

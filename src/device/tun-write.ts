@@ -12,7 +12,8 @@ import { waitWritable } from '../io/event-loop.js';
 import { GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
 import { EBADFD, EINTR, EINVAL, syscallError } from './native.js';
 import { markRemoved } from './tun-link.js';
-import { MAX_EINTR, checkOpen, closedError, invalid, kState, optionalBool, type TunHost, type TunState } from './tun-state.js';
+import { MAX_EINTR, checkOpen, closedError, kState, type TunHost, type TunState } from './tun-state.js';
+import { invalid, optionalBool } from '../options.js';
 import { bump, errnoKey } from './tun-stats.js';
 
 /** A packet the kernel did not take (D-6). */

@@ -27,7 +27,8 @@ import { syscallError } from './native.js';
 import { addAddress, addRoute, onLinkEvent, openLinkSockets, setMtu, setUp, type LinkSockets, type TunMove } from './tun-link.js';
 import { adoptDescriptor, closeAll, openDevice, type OpenedDevice, type TunFromFdOptions, type TunOffload, type TunOpenOptions } from './tun-open.js';
 import { DEFAULT_BATCH, TUN_IO } from './tun-read.js';
-import { checkOpen, invalid, kState, type TunState } from './tun-state.js';
+import { checkOpen, kState, type TunState } from './tun-state.js';
+import { invalid } from '../options.js';
 import { emptyStats, snapshotStats, type TunStats } from './tun-stats.js';
 import { setGro, write, type TunWriteOptions, type WriteResult } from './tun-write.js';
 

@@ -12,7 +12,8 @@ import type { PollHandle } from '../device/native.js';
 import { SOCKADDR_IN6_LEN, SourceInterner, UdpEndpoint, mappedSockaddr, parseSockaddr } from './address.js';
 import { loadUdpBinding, type UdpBinding } from './native.js';
 import { SendPlan, UDP_MAX_PAYLOAD_V6, UDP_MAX_SEGMENTS } from './plan.js';
-import { checkOpen, destination, invalid, optionalBool, optionalInt, udpError, type UdpHost, type UdpState } from './socket-state.js';
+import { checkOpen, destination, udpError, type UdpHost, type UdpState } from './socket-state.js';
+import { invalid, optionalBool, optionalInt } from '../options.js';
 import { emptyStats } from './socket-stats.js';
 
 const EPERM = 1;

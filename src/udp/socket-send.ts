@@ -13,7 +13,8 @@ import { EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE } from '../device/native.js';
 import { waitWritable } from '../io/event-loop.js';
 import { UdpEndpoint } from './address.js';
 import { PLAN_STRIDE, UDP_MAX_PAYLOAD_V4, UDP_MAX_PAYLOAD_V6, planSend } from './plan.js';
-import { MAX_EINTR, checkOpen, closedError, destination, invalid, kState, udpError, usable, type UdpHost, type UdpState } from './socket-state.js';
+import { MAX_EINTR, checkOpen, closedError, destination, kState, udpError, usable, type UdpHost, type UdpState } from './socket-state.js';
+import { invalid } from '../options.js';
 
 /** One datagram of {@link UdpSocket.sendBatch}. */
 export interface UdpTransmit {

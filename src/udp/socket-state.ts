@@ -19,7 +19,6 @@ import type { PlanLimits, SendPlan } from './plan.js';
 import type { UdpBatch } from './socket-read.js';
 import type { UdpCounters } from './socket-stats.js';
 
-export { invalid, optionalBool, optionalInt } from '../options.js';
 
 export const ECONNREFUSED = 111;
 export const EHOSTUNREACH = 113;
