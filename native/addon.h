@@ -57,7 +57,9 @@ static inline int get_i32(napi_env env, napi_value v, int32_t *out) {
   return 0;
 }
 
-/* Bytes of a Uint8Array (or Int32Array for `lengths`); NULL after throwing. */
+/* Bytes of a Uint8Array (or Int32Array for `lengths`); NULL after throwing,
+ * and also NULL without an exception for an empty array (N-API gives no
+ * data pointer then): the callers return undefined for it. */
 static inline void *get_bytes(napi_env env, napi_value v, size_t *len, napi_typedarray_type want) {
   napi_typedarray_type type;
   size_t count;
@@ -70,8 +72,8 @@ static inline void *get_bytes(napi_env env, napi_value v, size_t *len, napi_type
   return data;
 }
 
-/* The (fd, Uint8Array) arguments most fd calls take; the bytes, or NULL
- * after throwing. */
+/* The (fd, Uint8Array) arguments of nlSend, nlRecv and udpSockname; the
+ * bytes, or NULL as get_bytes. */
 static inline uint8_t *get_fd_bytes(napi_env env, napi_callback_info info, int32_t *fd, size_t *len) {
   napi_value argv[2];
   if (get_args(env, info, 2, argv) || get_i32(env, argv[0], fd)) return NULL;

@@ -1,8 +1,9 @@
 /*
  * Creating a socket inside another network namespace. A socket belongs to the
  * namespace it was created in, for life (socket(7), network_namespaces(7)),
- * and membership is per thread (setns(2)), so the caller switches the JS
- * thread in, creates the socket and switches straight back.
+ * and membership is per thread (setns(2)), so the caller switches the calling
+ * thread (the main thread or a worker's) in, creates the socket and switches
+ * straight back.
  */
 #ifndef VECTUN_NETNS_H
 #define VECTUN_NETNS_H
