@@ -57,10 +57,12 @@ static inline int get_i32(napi_env env, napi_value v, int32_t *out) {
   return 0;
 }
 
-/* Bytes of a Uint8Array (or Int32Array for `lengths`); NULL after throwing,
- * and also NULL without an exception for an empty array (N-API gives no
- * data pointer then): the callers return undefined for it. */
+/* Bytes of a typed array of kind `want` and its element count; NULL only
+ * after throwing. N-API may give no data pointer for an empty array (one
+ * with no backing store); that array gets a valid pointer to nothing, so an
+ * empty datagram or packet is sent as one rather than read as an error. */
 static inline void *get_bytes(napi_env env, napi_value v, size_t *len, napi_typedarray_type want) {
+  static double nothing; /* aligned for every element type */
   napi_typedarray_type type;
   size_t count;
   void *data;
@@ -69,7 +71,7 @@ static inline void *get_bytes(napi_env env, napi_value v, size_t *len, napi_type
     return NULL;
   }
   *len = count;
-  return data;
+  return data != NULL ? data : (void *)&nothing;
 }
 
 /* The (fd, Uint8Array) arguments of nlSend, nlRecv and udpSockname; the

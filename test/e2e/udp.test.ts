@@ -187,6 +187,40 @@ test('a dual-stack socket bound to an IPv4 address (IPv4-mapped bind) exchanges 
   });
 });
 
+test('empty datagrams (zero-length UDP payloads, legal and sent by dgram too) are sent and received as such, amid others, GSO on, IPv4 and IPv6, send and sendBatch', { skip }, async () => {
+  await withLab(13, 1500, async (lab) => {
+    for (const family of [4, 6] as const) {
+      const addrs = family === 4 ? lab.v4 : lab.v6;
+      const a = await openIn(lab.a, addrs[0], true);
+      const b = await openIn(lab.b, addrs[1], true);
+      try {
+        const toB = UdpSocket.endpoint(addrs[1], b.localAddress.port);
+        const sizes = [0, 3, 0, 0, 100, 100, 0];
+        const batch = sizes.map((n, i) => new Uint8Array(n).fill(i + 1));
+        const sent = await a.send(batch, toB);
+        assert.deepEqual(sent.failures, []);
+        assert.equal(sent.datagrams, sizes.length);
+        assert.equal(sent.bytes, 203);
+        const viaBatch = await a.sendBatch([{ data: new Uint8Array(0), destination: toB }]);
+        assert.deepEqual(viaBatch.failures, []);
+        const got: number[][] = [];
+        const deadline = Date.now() + 5000;
+        while (got.length < sizes.length + 1 && Date.now() < deadline) {
+          const r = await Promise.race([b.read(), new Promise<undefined>((res) => setTimeout(() => res(undefined), 5000).unref())]);
+          if (r === undefined) break;
+          for (const d of r.datagrams) got.push([...d]);
+        }
+        const want = [...batch.map((d) => [...d]), []];
+        assert.deepEqual(got, want, `IPv${family}: every datagram, empty ones included, in order`);
+        assert.equal(b.stats.datagramsReceived, sizes.length + 1);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    }
+  });
+});
+
 test('netns: the socket is created in the named namespace and the thread returns to its own, also when the namespace does not exist', { skip }, async () => {
   const own = readlinkSync('/proc/thread-self/ns/net');
   await assert.rejects(UdpSocket.open({ netns: `vt-${process.pid}-missing` }), (err: unknown) => {
