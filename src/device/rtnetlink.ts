@@ -7,8 +7,8 @@
  * little-endian on every host vectun supports.
  * @module
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { VectunError } from '../errors.js';
+import { parseIPv4, parseIPv6 } from '../net/ip.js';
 import { EAGAIN, POLL_READABLE, errnoName, syscallError, type NativeBinding, type PollHandle } from './native.js';
 
 // Message types (linux/rtnetlink.h) and flags (linux/netlink.h).
@@ -169,38 +169,16 @@ export function parseCidr(text: string, option: string): Cidr {
   if (typeof text !== 'string') throw bad('not a string');
   const slash = text.indexOf('/');
   const addr = slash < 0 ? text : text.slice(0, slash);
-  const family: 4 | 6 = isIPv4(addr) ? 4 : isIPv6(addr) ? 6 : ((): never => { throw bad('not an IPv4 or IPv6 address'); })();
+  // A zone (fe80::1%eth0) names a link; an address on a link has none to give.
+  const bytes = parseIPv4(addr) ?? parseIPv6(addr);
+  if (bytes === undefined) throw bad(addr.includes('%') ? 'a zone has no place here' : 'not an IPv4 or IPv6 address');
+  const family: 4 | 6 = bytes.length === 4 ? 4 : 6;
   const max = family === 4 ? 32 : 128;
   const prefix = slash < 0 ? max : Number(text.slice(slash + 1));
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (slash >= 0 && !/^\d+$/.test(text.slice(slash + 1)))) {
     throw bad(`prefix must be 0..${max}`);
   }
-  return { family, bytes: family === 4 ? ipv4Bytes(addr) : ipv6Bytes(addr), prefix };
-}
-
-function ipv4Bytes(addr: string): Uint8Array {
-  return Uint8Array.from(addr.split('.').map(Number));
-}
-
-function ipv6Bytes(addr: string): Uint8Array {
-  const out = new Uint8Array(16);
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups.
-  let text = addr;
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.', lastColon)) {
-    const v4 = ipv4Bytes(text.slice(lastColon + 1));
-    text = `${text.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
-  }
-  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
-  const groups = (s: string): number[] => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
-  all.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
+  return { family, bytes, prefix };
 }
 
 /** Zeroes host bits, as the kernel requires for a route's destination. */

@@ -1,6 +1,7 @@
 /**
  * IP address text: the one IPv4/IPv6 parser and RFC 5952 formatter that
- * udp/address.ts, wg/allowed-ips.ts and wg/uapi.ts share.
+ * device/rtnetlink.ts, udp/address.ts, wg/allowed-ips.ts and wg/uapi.ts
+ * share.
  *
  * Pure (no Node APIs, no I/O). The parsers take the strict common core of
  * Go's `netip.ParseAddr` and the UDP endpoint rules: a dotted quad without

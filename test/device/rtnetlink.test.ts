@@ -26,7 +26,8 @@ test('parseCidr: IPv4, IPv6 with ::, embedded IPv4 tail, default prefix', () => 
 });
 
 test('parseCidr rejects bad input naming the option', () => {
-  for (const bad of ['198.18.0.1/33', '2001:2::1/129', 'nonsense', '198.18.0.1/2x', '198.18.0.1/', '1.2.3/8']) {
+  // Zones were once accepted and silently dropped (fe80::1%eth0 -> fe80::1); now they are refused.
+  for (const bad of ['198.18.0.1/33', '2001:2::1/129', 'nonsense', '198.18.0.1/2x', '198.18.0.1/', '1.2.3/8', '2001:2::1%eth0/64', 'fe80::1%1', '198.018.0.1/24', '2001:2::1::2/64', '1:2:3:4:5:6:7:8:9/64']) {
     assert.throws(() => parseCidr(bad, 'options.address'), (err: unknown) => {
       assert.ok(err instanceof VectunError);
       assert.equal(err.code, 'ERR_INVALID_ARG');
