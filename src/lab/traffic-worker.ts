@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import type { BaseWorkerMessage } from './worker-process.js';
 
 /** What a worker does; passed as JSON in argv[2]. */
 export type WorkerConfig =
@@ -38,10 +39,8 @@ export type WorkerConfig =
 
 /** Lines a worker prints. */
 export type WorkerMessage =
-  | { type: 'ready'; port: number }
-  | { type: 'progress'; bytes: number; elapsedMs: number }
-  | { type: 'result'; result: TcpSideResult | UdpReceiveResult | UdpSendResult }
-  | { type: 'error'; message: string };
+  | BaseWorkerMessage<TcpSideResult | UdpReceiveResult | UdpSendResult>
+  | { type: 'progress'; bytes: number; elapsedMs: number };
 
 /** One side of a TCP transfer. */
 export interface TcpSideResult {

@@ -79,9 +79,11 @@ export interface UdpTransferResult {
 type Worker = WorkerProcess<unknown>;
 
 function startWorker(ns: Netns, config: WorkerConfig, onProgress?: (p: TransferProgress) => void): Worker {
-  return startWorkerProcess<unknown, Extract<WorkerMessage, { type: 'progress' }>>(ns, WORKER, config, `${config.mode} in ${ns.name}`, (msg) => {
-    // Other message types (none today) are ignored, as before the shared starter.
-    if (msg.type === 'progress') onProgress?.({ bytes: msg.bytes, elapsedMs: msg.elapsedMs });
+  return startWorkerProcess<unknown, Extract<WorkerMessage, { type: 'progress' }>>(ns, WORKER, config, `${config.mode} in ${ns.name}`, {
+    onMessage: (msg) => {
+      // Other message types (none today) are ignored, as before the shared starter.
+      if (msg.type === 'progress') onProgress?.({ bytes: msg.bytes, elapsedMs: msg.elapsedMs });
+    },
   });
 }
 

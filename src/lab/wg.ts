@@ -29,6 +29,7 @@ import { UAPI_SOCKET_DIRECTORY, uapiRequest } from '../wg/uapi-server.js';
 import { assertLabAddress, type Netns } from './netns.js';
 import type { RelayCommand, RelayConfig, RelayMessage } from './udp-relay.js';
 import type { TickerConfig, TickerResult } from './udp-ticker.js';
+import { startWorkerProcess } from './worker-process.js';
 import { createVethTopology, type Topology } from './topology.js';
 
 /** The two WireGuard implementations the lab runs. */
@@ -529,46 +530,34 @@ export interface UdpTicker {
 export async function startUdpTicker(clientNs: Netns, serverNs: Netns, address: string, o: { intervalMs: number; count: number }): Promise<UdpTicker> {
   assertLabAddress(address);
   const timeoutMs = o.intervalMs * o.count + 30_000;
-  const lineOf = (child: ChildProcess, type: string, waitMs: number): Promise<Record<string, unknown>> =>
-    new Promise((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout! });
-      const timer = setTimeout(() => reject(new VectunError('ERR_LAB_TIMEOUT', `udp ticker: no ${type} within ${waitMs} ms`)), waitMs);
-      lines.on('line', (line) => {
-        try {
-          const m = JSON.parse(line) as Record<string, unknown>;
-          if (m['type'] === type) {
-            clearTimeout(timer);
-            resolve(m);
-          }
-        } catch {
-          // not ours
-        }
-      });
-      child.once('exit', () => reject(new VectunError('ERR_LAB_TRAFFIC', `udp ticker exited before its ${type}`)));
-    });
-  const server = serverNs.spawn(process.execPath, [TICKER, JSON.stringify({ mode: 'server', host: address, port: 0, timeoutMs } satisfies TickerConfig)]);
+  const serverConfig: TickerConfig = { mode: 'server', host: address, port: 0, timeoutMs };
+  const server = startWorkerProcess<never>(serverNs, TICKER, serverConfig, `udp ticker server in ${serverNs.name}`);
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const ready = await lineOf(server, 'ready', 10_000);
-    const client = clientNs.spawn(
-      process.execPath,
-      [TICKER, JSON.stringify({ mode: 'client', host: address, port: Number(ready['port']), intervalMs: o.intervalMs, count: o.count, graceMs: 2_000, timeoutMs } satisfies TickerConfig)],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    const result = lineOf(client, 'result', timeoutMs);
-    result.catch(() => undefined);
+    const port = await Promise.race([
+      server.ready,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new VectunError('ERR_LAB_TIMEOUT', 'udp ticker: no ready within 10000 ms')), 10_000);
+      }),
+    ]);
+    const clientConfig: TickerConfig = { mode: 'client', host: address, port, intervalMs: o.intervalMs, count: o.count, graceMs: 2_000, timeoutMs };
+    // The client reports when its stdin ends (or at `count`, or at its own timeout).
+    const client = startWorkerProcess<TickerResult>(clientNs, TICKER, clientConfig, `udp ticker client in ${clientNs.name}`, { stdin: true });
     return {
       stop: async () => {
-        client.stdin?.end();
+        client.child.stdin?.end();
         try {
-          return (await result)['result'] as TickerResult;
+          return await client.result;
         } finally {
-          client.kill('SIGKILL');
-          server.kill('SIGKILL');
+          client.child.kill('SIGKILL');
+          server.child.kill('SIGKILL');
         }
       },
     };
   } catch (err) {
-    server.kill('SIGKILL');
+    server.child.kill('SIGKILL');
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }

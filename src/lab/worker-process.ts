@@ -2,8 +2,8 @@
  * A node worker script run inside a lab namespace that reports on stdout, one
  * JSON message a line: `ready` (with the port it listens on), `result` or
  * `error`, and any other messages of its own. Shared by the lab transfers
- * (traffic.ts) and the UDP benchmark (src/bench/udp.ts), whose workers speak
- * this protocol.
+ * (traffic.ts), the UDP ticker (wg.ts) and the UDP benchmark
+ * (src/bench/udp.ts), whose workers speak this protocol.
  * @module
  */
 import { createInterface } from 'node:readline';
@@ -23,18 +23,26 @@ export interface WorkerProcess<R> {
   result: Promise<R>;
 }
 
+/** How {@link startWorkerProcess} runs a worker, beyond its script and config. */
+export interface WorkerProcessOptions<M> {
+  /** Sees the worker's messages other than ready, result and error. */
+  onMessage?: (msg: M) => void;
+  /** A stdin pipe (`child.stdin`), for workers told to finish by its end; default none. */
+  stdin?: boolean;
+}
+
 /**
  * Starts `node script JSON(config)` in `ns`. `label` names the worker in
- * errors (`ERR_LAB_TRAFFIC`); `onMessage` sees the worker's other messages.
+ * errors (`ERR_LAB_TRAFFIC`).
  */
 export function startWorkerProcess<R, M extends { type: string } = never>(
   ns: Netns,
   script: string,
   config: unknown,
   label: string,
-  onMessage?: (msg: M) => void,
+  { onMessage, stdin = false }: WorkerProcessOptions<M> = {},
 ): WorkerProcess<R> {
-  const child = ns.spawn(process.execPath, [script, JSON.stringify(config)]);
+  const child = ns.spawn(process.execPath, [script, JSON.stringify(config)], { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString();
