@@ -276,7 +276,8 @@ export function exitCodeFor(err: unknown): number {
   return ExitCode.FAILURE;
 }
 
-function packageVersion(): string {
+/** The package.json version, or 0.0.0 when it cannot be read. */
+export function packageVersion(): string {
   try {
     // dist/src/cli/program.js -> package.json at the package root
     const pkg = require('../../../package.json') as { version?: unknown };

@@ -33,6 +33,8 @@ export interface WgOptions {
   logLevel: WgLogLevel;
   /** `--json`: the final statistics as one JSON object on stdout (else as text). */
   json: boolean;
+  /** Called once the device exists and its UAPI socket listens (`vectun-wg` tells its caller the interface is up). */
+  onReady?: () => void;
 }
 
 /** What `vectun wg` needs from a device: the UAPI control and its life cycle. */
@@ -109,6 +111,7 @@ export async function runWg(o: WgOptions, io: CliIO, deps: WgCommandDeps = defau
 
     device.onWarning((message) => log('error', message));
     device.onHandshake((key) => log('verbose', `handshake completed with peer ${keyToBase64(key).slice(0, 8)}...`));
+    o.onReady?.();
     const reason = await new Promise<string>((resolve) => {
       if (io.signal.aborted) return resolve(`stopped by ${String(io.signal.reason)}`);
       if (uapi!.closed) return resolve(`UAPI socket ${uapi!.path} was removed`);

@@ -222,3 +222,26 @@ test('runWg: log level silent prints nothing, even for failures', async () => {
     assert.deepEqual(JSON.parse(c.out()), { interface: 'vtcli0', reason: 'stopped by SIGTERM', stats: { receive: { drops: { malformed: 3 } }, underLoad: false } });
   });
 });
+
+test('runWg: onReady fires once, when the UAPI socket already answers; not when the setup fails', async () => {
+  await withDir(async (dir) => {
+    const fake = fakeDevice();
+    const stop = new AbortController();
+    const path = join(dir, 'vtcli0.sock');
+    let readyCalls = 0;
+    let ready: () => void = () => undefined;
+    const readySeen = new Promise<void>((resolve) => (ready = resolve));
+    const running = runWg({ ...options, onReady: () => (readyCalls++, ready()) }, capture(stop.signal).io, { openDevice: async () => fake.device, missingPrerequisites: () => undefined, uapiDirectory: dir });
+    await readySeen;
+    assert.equal((await uapiRequest(path, 'get=1\n\n')).errno, 0, 'the socket answers as soon as ready is reported');
+    stop.abort('SIGTERM');
+    assert.equal(await running, ExitCode.OK);
+    assert.equal(readyCalls, 1);
+  });
+  let called = false;
+  const busy = async (): Promise<WgCommandDevice> => {
+    throw new VectunError('ERR_TUN_SYSCALL', 'TUNSETIFF failed: EBUSY', { errno: 16, syscall: 'ioctl' });
+  };
+  assert.equal(await runWg({ ...options, onReady: () => (called = true) }, capture().io, { openDevice: busy, missingPrerequisites: () => undefined }), ExitCode.FAILURE);
+  assert.equal(called, false);
+});

@@ -13,7 +13,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadBinding } from '../../src/device/native.js';
@@ -125,6 +125,10 @@ test('installs from the tarball with no compiler on PATH; a Tun from that instal
   const pkg = path.join(project, 'node_modules', 'vectun');
   assert.ok(existsSync(path.join(pkg, PREBUILD_DIR, 'vectun.glibc.node')));
   assert.ok(!existsSync(path.join(pkg, 'build')), 'the install script found the prebuild and built nothing');
+  for (const command of ['vectun', 'vectun-wg']) {
+    const link = path.join(project, 'node_modules', '.bin', command);
+    assert.ok(existsSync(link) && (statSync(link).mode & 0o111) !== 0, `${command} installed as an executable`);
+  }
   const r = await probe(project, 'io');
   assert.deepEqual(r['addons'], [path.join(pkg, PREBUILD_DIR, 'vectun.glibc.node')], 'the process loaded the prebuild');
   assert.equal(r['read'], true, 'a datagram routed into the device was read');
