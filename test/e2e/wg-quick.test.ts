@@ -29,6 +29,8 @@ const VECTUN_WG = join(__dirname, '..', '..', 'src', 'cli', 'vectun-wg.js');
 const COMMAND_TIMEOUT_MS = 30_000;
 const TUNNEL = { a: '198.18.72.1', b: '198.18.72.2' };
 const PORTS = { a: 51881, b: 51882 };
+/** Reached from A only through the full tunnel: an address of B's outside every underlay and tunnel subnet. */
+const BEYOND = '198.18.73.1';
 
 /** Interfaces made here, so that `after` can kill what is left of their processes. */
 const interfaces = new Set<string>();
@@ -152,61 +154,117 @@ test('vectun-wg: a setup failure is reported by the caller (exit 1, the reason o
   });
 });
 
-test('wg-quick up/down with WG_QUICK_USERSPACE_IMPLEMENTATION=vectun-wg, peered with wireguard-go brought up by wg-quick alike: addresses, MTU and routes set, TCP through the tunnel verified, down removes the interface and ends the process', { skip }, async () => {
+/** A wg-quick pair: A on vectun-wg, B on wireguard-go, both up; `down()` takes both down. */
+interface QuickPair {
+  topo: Topology;
+  ifA: string;
+  confA: string;
+  upA: Outcome;
+  down(): Promise<{ a: Outcome; b: Outcome }>;
+}
+
+/**
+ * Writes both configs (0600, in a fresh 0700 folder) and runs `wg-quick up`
+ * on each side: A with `vectun-wg`, B with wireguard-go, each through
+ * WG_QUICK_USERSPACE_IMPLEMENTATION. `allowedA` is what A routes into the
+ * tunnel; B allows A's tunnel address.
+ */
+async function withQuickPair(allowedA: string, body: (pair: QuickPair) => Promise<void>): Promise<void> {
   const tools = await ensureWgTools();
   const folder = mkdtempSync(join(tmpdir(), 'vectun-wg-quick-'));
   folders.push(folder);
-  await withUnderlay(async (topo) => {
-    const ifA = newInterface('q');
-    const ifB = newInterface('r');
-    const keysA = generateWgKeyPair();
-    const keysB = generateWgKeyPair();
-    const confA = join(folder, `${ifA}.conf`);
-    const confB = join(folder, `${ifB}.conf`);
-    writeFileSync(
-      confA,
-      ['[Interface]', `PrivateKey = ${keysA.privateKey}`, `ListenPort = ${PORTS.a}`, `Address = ${TUNNEL.a}/24`, 'MTU = 1400', '',
-        '[Peer]', `PublicKey = ${keysB.publicKey}`, `AllowedIPs = ${TUNNEL.b}/32`, `Endpoint = ${topo.b.v4}:${PORTS.b}`, ''].join('\n'),
-      { mode: 0o600 },
-    );
-    writeFileSync(
-      confB,
-      ['[Interface]', `PrivateKey = ${keysB.privateKey}`, `ListenPort = ${PORTS.b}`, `Address = ${TUNNEL.b}/24`, '',
-        '[Peer]', `PublicKey = ${keysA.publicKey}`, `AllowedIPs = ${TUNNEL.a}/32`, ''].join('\n'),
-      { mode: 0o600 },
-    );
-    try {
-      const upA = await run(topo.a.ns, 'wg-quick', ['up', confA], { WG_QUICK_USERSPACE_IMPLEMENTATION: VECTUN_WG });
-      assert.equal(upA.code, 0, upA.stderr);
-      assert.match(upA.stderr, /Falling back to slow userspace implementation/, 'wg-quick took the userspace path');
-      assert.ok(upA.stderr.includes(`${VECTUN_WG} ${ifA}`), 'wg-quick ran vectun-wg with the interface name alone');
-      const upB = await run(topo.b.ns, 'wg-quick', ['up', confB], { WG_QUICK_USERSPACE_IMPLEMENTATION: tools.wireguardGo });
-      assert.equal(upB.code, 0, upB.stderr);
+  try {
+    await withUnderlay(async (topo) => {
+      const ifA = newInterface('q');
+      const ifB = newInterface('r');
+      const keysA = generateWgKeyPair();
+      const keysB = generateWgKeyPair();
+      const confA = join(folder, `${ifA}.conf`);
+      const confB = join(folder, `${ifB}.conf`);
+      writeFileSync(
+        confA,
+        ['[Interface]', `PrivateKey = ${keysA.privateKey}`, `ListenPort = ${PORTS.a}`, `Address = ${TUNNEL.a}/24`, 'MTU = 1400', '',
+          '[Peer]', `PublicKey = ${keysB.publicKey}`, `AllowedIPs = ${allowedA}`, `Endpoint = ${topo.b.v4}:${PORTS.b}`, ''].join('\n'),
+        { mode: 0o600 },
+      );
+      writeFileSync(
+        confB,
+        ['[Interface]', `PrivateKey = ${keysB.privateKey}`, `ListenPort = ${PORTS.b}`, `Address = ${TUNNEL.b}/24`, '',
+          '[Peer]', `PublicKey = ${keysA.publicKey}`, `AllowedIPs = ${TUNNEL.a}/32`, ''].join('\n'),
+        { mode: 0o600 },
+      );
+      try {
+        const upA = await run(topo.a.ns, 'wg-quick', ['up', confA], { WG_QUICK_USERSPACE_IMPLEMENTATION: VECTUN_WG });
+        assert.equal(upA.code, 0, upA.stderr);
+        const upB = await run(topo.b.ns, 'wg-quick', ['up', confB], { WG_QUICK_USERSPACE_IMPLEMENTATION: tools.wireguardGo });
+        assert.equal(upB.code, 0, upB.stderr);
+        await body({
+          topo, ifA, confA, upA,
+          down: async () => ({ a: await run(topo.a.ns, 'wg-quick', ['down', confA]), b: await run(topo.b.ns, 'wg-quick', ['down', confB]) }),
+        });
+      } finally {
+        killAll(ifA);
+        killAll(ifB);
+      }
+    });
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
 
-      const link = await topo.a.ns.ip(['-o', 'link', 'show', 'dev', ifA]);
-      assert.match(link, /mtu 1400 /, 'MTU from the config');
-      assert.match(link, /[<,]UP[,>]/);
-      assert.match(await topo.a.ns.ip(['-o', '-4', 'address', 'show', 'dev', ifA]), new RegExp(`inet ${TUNNEL.a.replace(/\./g, '\\.')}/24`));
-      assert.match(await wg(topo.a.ns, ['show', ifA, 'listen-port']), new RegExp(`^${PORTS.a}\\s*$`));
+/** Streams `bytes` over TCP from A to `address` in B and asserts they arrived intact. */
+async function assertTcp(topo: Topology, address: string, bytes: number, seed: number): Promise<void> {
+  const r = await tcpTransfer({ from: topo.a.ns, to: topo.b.ns, address, bytes, timeoutMs: 30_000, seed });
+  assert.equal(r.received.bytes, bytes);
+  assert.equal(r.received.sha256, r.sent.sha256);
+}
 
-      const bytes = 4 << 20;
-      const r = await tcpTransfer({ from: topo.a.ns, to: topo.b.ns, address: TUNNEL.b, bytes, timeoutMs: 30_000, seed: 7 });
-      assert.equal(r.received.bytes, bytes);
-      assert.equal(r.received.sha256, r.sent.sha256);
-      const peer = (await wgDump(topo.a.ns, ifA)).peers[0];
-      assert.ok(peer !== undefined && peer.latestHandshake > 0, 'handshake with wireguard-go');
-      assert.ok(peer.txBytes > bytes, `tx ${peer.txBytes}`);
+async function assertDownEndsDaemon(pair: QuickPair): Promise<void> {
+  const down = await pair.down();
+  assert.equal(down.a.code, 0, down.a.stderr);
+  assert.equal(down.b.code, 0, down.b.stderr);
+  await assert.rejects(pair.topo.a.ns.ip(['link', 'show', 'dev', pair.ifA]), 'the interface is gone');
+  await eventually('vectun-wg ends after wg-quick down', 5_000, async () => (processesOf('vectun-wg.js', pair.ifA).length === 0 ? true : undefined));
+  await eventually('its UAPI socket is removed', 5_000, async () => (existsSync(join(UAPI_SOCKET_DIRECTORY, `${pair.ifA}.sock`)) ? undefined : true));
+}
 
-      const downA = await run(topo.a.ns, 'wg-quick', ['down', confA]);
-      assert.equal(downA.code, 0, downA.stderr);
-      await assert.rejects(topo.a.ns.ip(['link', 'show', 'dev', ifA]), 'the interface is gone');
-      await eventually('vectun-wg ends after wg-quick down', 5_000, async () => (processesOf('vectun-wg.js', ifA).length === 0 ? true : undefined));
-      await eventually('its UAPI socket is removed', 5_000, async () => (existsSync(join(UAPI_SOCKET_DIRECTORY, `${ifA}.sock`)) ? undefined : true));
-      const downB = await run(topo.b.ns, 'wg-quick', ['down', confB]);
-      assert.equal(downB.code, 0, downB.stderr);
-    } finally {
-      killAll(ifA);
-      killAll(ifB);
-    }
+test('wg-quick up/down with WG_QUICK_USERSPACE_IMPLEMENTATION=vectun-wg, peered with wireguard-go brought up by wg-quick alike: address, MTU and listen port set, TCP through the tunnel verified, down removes the interface and ends the process', { skip }, async () => {
+  await withQuickPair(`${TUNNEL.b}/32`, async (pair) => {
+    const { topo, ifA } = pair;
+    assert.match(pair.upA.stderr, /Falling back to slow userspace implementation/, 'wg-quick took the userspace path');
+    assert.ok(pair.upA.stderr.includes(`${VECTUN_WG} ${ifA}`), 'wg-quick ran vectun-wg with the interface name alone');
+    const link = await topo.a.ns.ip(['-o', 'link', 'show', 'dev', ifA]);
+    assert.match(link, /mtu 1400 /, 'MTU from the config');
+    assert.match(link, /[<,]UP[,>]/);
+    assert.match(await topo.a.ns.ip(['-o', '-4', 'address', 'show', 'dev', ifA]), new RegExp(`inet ${TUNNEL.a.replace(/\./g, '\\.')}/24`));
+    assert.match(await wg(topo.a.ns, ['show', ifA, 'listen-port']), new RegExp(`^${PORTS.a}\\s*$`));
+    const bytes = 4 << 20;
+    await assertTcp(topo, TUNNEL.b, bytes, 7);
+    const peer = (await wgDump(topo.a.ns, ifA)).peers[0];
+    assert.ok(peer !== undefined && peer.latestHandshake > 0, 'handshake with wireguard-go');
+    assert.ok(peer.txBytes > bytes, `tx ${peer.txBytes}`);
+    await assertDownEndsDaemon(pair);
+  });
+});
+
+// wg-quick's full tunnel marks the encrypted packets (wg set fwmark) and filters with nft (or iptables-restore).
+const noFirewall = ['nft', 'iptables-restore'].every((tool) => !['/usr/sbin', '/sbin', '/usr/bin'].some((dir) => existsSync(join(dir, tool))));
+const fullTunnelSkip = skip || (noFirewall && !process.env['CI'] ? 'wg-quick needs nft or iptables-restore for AllowedIPs = 0.0.0.0/0 (apt-get install nftables)' : false);
+
+test('wg-quick full tunnel (AllowedIPs = 0.0.0.0/0) on vectun-wg: the fwmark wg-quick sets keeps the encrypted packets on the underlay (SO_MARK), an address beyond the peer is reached only through the tunnel, down restores the rules', { skip: fullTunnelSkip }, async () => {
+  await withQuickPair('0.0.0.0/0', async (pair) => {
+    const { topo, ifA } = pair;
+    const rulesBefore = await topo.a.ns.ip(['-4', 'rule', 'show']);
+    assert.match(await wg(topo.a.ns, ['show', ifA, 'fwmark']), /^0xca6c\s*$/, 'wg-quick set the fwmark through the UAPI');
+    // An address of B's that A has no route to except the tunnel's default route (table 51820).
+    await topo.b.ns.ip(['address', 'add', `${BEYOND}/32`, 'dev', 'lo']);
+    assert.match(await topo.a.ns.ip(['-4', 'route', 'get', BEYOND]), new RegExp(`dev ${ifA} table 51820`));
+    assert.match(await topo.a.ns.ip(['-4', 'route', 'get', topo.b.v4, 'mark', '0xca6c']), new RegExp(`dev ${topo.a.dev} `), 'marked packets take the underlay');
+    await assertTcp(topo, BEYOND, 2 << 20, 8);
+    const peer = (await wgDump(topo.a.ns, ifA)).peers[0];
+    assert.ok(peer !== undefined && peer.latestHandshake > 0 && peer.txBytes > 2 << 20, 'the bytes went through the tunnel');
+    assert.match(rulesBefore, /not from all fwmark 0xca6c lookup 51820/);
+    await assertDownEndsDaemon(pair);
+    assert.doesNotMatch(await topo.a.ns.ip(['-4', 'rule', 'show']), /51820|suppress_prefixlength/, 'down removed the policy rules');
   });
 });
