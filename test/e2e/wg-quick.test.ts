@@ -28,9 +28,11 @@ const skip = e2eSkip();
 const VECTUN_WG = join(__dirname, '..', '..', 'src', 'cli', 'vectun-wg.js');
 const COMMAND_TIMEOUT_MS = 30_000;
 const TUNNEL = { a: '198.18.72.1', b: '198.18.72.2' };
+const TUNNEL6 = { a: '2001:2:0:72::1', b: '2001:2:0:72::2' };
 const PORTS = { a: 51881, b: 51882 };
 /** Reached from A only through the full tunnel: an address of B's outside every underlay and tunnel subnet. */
 const BEYOND = '198.18.73.1';
+const BEYOND6 = '2001:2:0:73::1';
 
 /** Interfaces made here, so that `after` can kill what is left of their processes. */
 const interfaces = new Set<string>();
@@ -183,14 +185,14 @@ async function withQuickPair(allowedA: string, body: (pair: QuickPair) => Promis
       const confB = join(folder, `${ifB}.conf`);
       writeFileSync(
         confA,
-        ['[Interface]', `PrivateKey = ${keysA.privateKey}`, `ListenPort = ${PORTS.a}`, `Address = ${TUNNEL.a}/24`, 'MTU = 1400', '',
+        ['[Interface]', `PrivateKey = ${keysA.privateKey}`, `ListenPort = ${PORTS.a}`, `Address = ${TUNNEL.a}/24, ${TUNNEL6.a}/64`, 'MTU = 1400', '',
           '[Peer]', `PublicKey = ${keysB.publicKey}`, `AllowedIPs = ${allowedA}`, `Endpoint = ${topo.b.v4}:${PORTS.b}`, ''].join('\n'),
         { mode: 0o600 },
       );
       writeFileSync(
         confB,
-        ['[Interface]', `PrivateKey = ${keysB.privateKey}`, `ListenPort = ${PORTS.b}`, `Address = ${TUNNEL.b}/24`, '',
-          '[Peer]', `PublicKey = ${keysA.publicKey}`, `AllowedIPs = ${TUNNEL.a}/32`, ''].join('\n'),
+        ['[Interface]', `PrivateKey = ${keysB.privateKey}`, `ListenPort = ${PORTS.b}`, `Address = ${TUNNEL.b}/24, ${TUNNEL6.b}/64`, '',
+          '[Peer]', `PublicKey = ${keysA.publicKey}`, `AllowedIPs = ${TUNNEL.a}/32, ${TUNNEL6.a}/128`, ''].join('\n'),
         { mode: 0o600 },
       );
       try {
@@ -228,8 +230,8 @@ async function assertDownEndsDaemon(pair: QuickPair): Promise<void> {
   await eventually('its UAPI socket is removed', 5_000, async () => (existsSync(join(UAPI_SOCKET_DIRECTORY, `${pair.ifA}.sock`)) ? undefined : true));
 }
 
-test('wg-quick up/down with WG_QUICK_USERSPACE_IMPLEMENTATION=vectun-wg, peered with wireguard-go brought up by wg-quick alike: address, MTU and listen port set, TCP through the tunnel verified, down removes the interface and ends the process', { skip }, async () => {
-  await withQuickPair(`${TUNNEL.b}/32`, async (pair) => {
+test('wg-quick up/down with WG_QUICK_USERSPACE_IMPLEMENTATION=vectun-wg, peered with wireguard-go brought up by wg-quick alike: address, MTU and listen port set, TCP through the tunnel verified over IPv4 and IPv6, down removes the interface and ends the process', { skip }, async () => {
+  await withQuickPair(`${TUNNEL.b}/32, ${TUNNEL6.b}/128`, async (pair) => {
     const { topo, ifA } = pair;
     assert.match(pair.upA.stderr, /Falling back to slow userspace implementation/, 'wg-quick took the userspace path');
     assert.ok(pair.upA.stderr.includes(`${VECTUN_WG} ${ifA}`), 'wg-quick ran vectun-wg with the interface name alone');
@@ -240,6 +242,7 @@ test('wg-quick up/down with WG_QUICK_USERSPACE_IMPLEMENTATION=vectun-wg, peered 
     assert.match(await wg(topo.a.ns, ['show', ifA, 'listen-port']), new RegExp(`^${PORTS.a}\\s*$`));
     const bytes = 4 << 20;
     await assertTcp(topo, TUNNEL.b, bytes, 7);
+    await assertTcp(topo, TUNNEL6.b, 1 << 20, 9);
     const peer = (await wgDump(topo.a.ns, ifA)).peers[0];
     assert.ok(peer !== undefined && peer.latestHandshake > 0, 'handshake with wireguard-go');
     assert.ok(peer.txBytes > bytes, `tx ${peer.txBytes}`);
@@ -251,20 +254,25 @@ test('wg-quick up/down with WG_QUICK_USERSPACE_IMPLEMENTATION=vectun-wg, peered 
 const noFirewall = ['nft', 'iptables-restore'].every((tool) => !['/usr/sbin', '/sbin', '/usr/bin'].some((dir) => existsSync(join(dir, tool))));
 const fullTunnelSkip = skip || (noFirewall && !process.env['CI'] ? 'wg-quick needs nft or iptables-restore for AllowedIPs = 0.0.0.0/0 (apt-get install nftables)' : false);
 
-test('wg-quick full tunnel (AllowedIPs = 0.0.0.0/0) on vectun-wg: the fwmark wg-quick sets keeps the encrypted packets on the underlay (SO_MARK), an address beyond the peer is reached only through the tunnel, down restores the rules', { skip: fullTunnelSkip }, async () => {
-  await withQuickPair('0.0.0.0/0', async (pair) => {
+test('wg-quick full tunnel (AllowedIPs = 0.0.0.0/0, ::/0) on vectun-wg: the fwmark wg-quick sets keeps the encrypted packets on the underlay (SO_MARK), an IPv4 and an IPv6 address beyond the peer are reached only through the tunnel, down restores the rules', { skip: fullTunnelSkip }, async () => {
+  await withQuickPair('0.0.0.0/0, ::/0', async (pair) => {
     const { topo, ifA } = pair;
     const rulesBefore = await topo.a.ns.ip(['-4', 'rule', 'show']);
     assert.match(await wg(topo.a.ns, ['show', ifA, 'fwmark']), /^0xca6c\s*$/, 'wg-quick set the fwmark through the UAPI');
     // An address of B's that A has no route to except the tunnel's default route (table 51820).
     await topo.b.ns.ip(['address', 'add', `${BEYOND}/32`, 'dev', 'lo']);
+    await topo.b.ns.ip(['address', 'add', `${BEYOND6}/128`, 'dev', 'lo', 'nodad']);
     assert.match(await topo.a.ns.ip(['-4', 'route', 'get', BEYOND]), new RegExp(`dev ${ifA} table 51820`));
+    assert.match(await topo.a.ns.ip(['-6', 'route', 'get', BEYOND6]), new RegExp(`dev ${ifA} table 51820`));
     assert.match(await topo.a.ns.ip(['-4', 'route', 'get', topo.b.v4, 'mark', '0xca6c']), new RegExp(`dev ${topo.a.dev} `), 'marked packets take the underlay');
     await assertTcp(topo, BEYOND, 2 << 20, 8);
+    await assertTcp(topo, BEYOND6, 2 << 20, 10);
     const peer = (await wgDump(topo.a.ns, ifA)).peers[0];
-    assert.ok(peer !== undefined && peer.latestHandshake > 0 && peer.txBytes > 2 << 20, 'the bytes went through the tunnel');
+    assert.ok(peer !== undefined && peer.latestHandshake > 0 && peer.txBytes > 4 << 20, 'the bytes went through the tunnel');
     assert.match(rulesBefore, /not from all fwmark 0xca6c lookup 51820/);
     await assertDownEndsDaemon(pair);
-    assert.doesNotMatch(await topo.a.ns.ip(['-4', 'rule', 'show']), /51820|suppress_prefixlength/, 'down removed the policy rules');
+    for (const family of ['-4', '-6']) {
+      assert.doesNotMatch(await topo.a.ns.ip([family, 'rule', 'show']), /51820|suppress_prefixlength/, `down removed the ${family} policy rules`);
+    }
   });
 });
