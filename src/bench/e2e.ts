@@ -486,7 +486,10 @@ export async function runE2eBenchmarks(options: E2eBenchOptions = {}): Promise<E
         };
         setups.push({ setup, topo, counters, streams: multi.streams });
       }
-      setups.push(await allWorkersSetup(multi));
+      const allWorkers = await allWorkersSetup(multi);
+      // Its remove() stops the workers, which hold every descriptor (a worker left running kept this process alive).
+      topologies.push(allWorkers.topo);
+      setups.push(allWorkers);
     }
     if (options.passthrough === true) {
       const p = await createPassthrough();

@@ -303,6 +303,17 @@ describe('vectun bench', { skip, timeout: 240_000 }, () => {
     for (const c of out.core) assert.ok(c.usPerBatch > 0 && c.outputs > 0, `core ${c.workload}`);
     assert.ok(out.udp.vectun.datagramsPerSecond > 0 && out.udp.dgram.datagramsPerSecond > 0 && out.udp.ratio > 0, 'UDP row measured both');
   });
+
+  test('the multi-stream benchmark run as a script ends by itself once it has printed (every queue worker stopped, no forced exit)', async () => {
+    // The CLI exits 1 s after its command, which would hide a worker left running; the script has no such exit.
+    const script = path.join(__dirname, '..', '..', 'src', 'bench', 'e2e.js');
+    const r = await runCli([], 120_000, process.env, [process.execPath, script, '--no-single', '--seconds', '1', '--repeats', '1', '--json'], true);
+    assert.equal(r.signal, null, `ended by itself, not killed at the timeout: ${r.stderr.slice(-500)}`);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { runs: { setup: string }[] };
+    assert.deepEqual(out.runs.map((x) => x.setup), ['multi-1q', 'multi-nq-main', 'multi-nq-workers', 'multi-nq-allworkers']);
+    assert.deepEqual(namespacesOf(r.pid), [], 'its namespaces removed');
+  });
 });
 
 describe('vectun bridge when a device is deleted', { skip, timeout: 60_000 }, () => {
