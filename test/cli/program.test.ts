@@ -10,30 +10,10 @@ import {
   type BenchOptions,
   type BridgeOptions,
   type CliCommands,
-  type CliIO,
   type DemoOptions,
   type WgOptions,
 } from '../../src/cli/program.js';
-
-interface Captured {
-  io: CliIO;
-  out: () => string;
-  err: () => string;
-}
-
-function capture(): Captured {
-  let out = '';
-  let err = '';
-  return {
-    io: {
-      stdout: { write: (s: string) => (out += s) },
-      stderr: { write: (s: string) => (err += s) },
-      signal: new AbortController().signal,
-    },
-    out: () => out,
-    err: () => err,
-  };
-}
+import { capture } from './capture.js';
 
 /** Commands that record what the parser handed them and return a chosen code. */
 function recorder(code = 0) {

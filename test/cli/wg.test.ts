@@ -5,21 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VectunError } from '../../src/errors.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
-import { runCli, wgLogLevel, type BenchOptions, type CliCommands, type CliIO, type WgOptions } from '../../src/cli/program.js';
+import { runCli, wgLogLevel, type BenchOptions, type CliCommands, type WgOptions } from '../../src/cli/program.js';
 import { runWg, type WgCommandDeps, type WgCommandDevice } from '../../src/cli/wg.js';
 import { UapiServer, uapiRequest } from '../../src/wg/uapi-server.js';
 import { generatePrivateKey, keyToBase64, keyToHex } from '../../src/wg/crypto.js';
 import { FakeWgControl } from '../wg/fake-control.js';
-
-function capture(signal = new AbortController().signal): { io: CliIO; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    io: { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, signal },
-    out: () => out,
-    err: () => err,
-  };
-}
+import { capture } from './capture.js';
 
 function recorder(): { calls: WgOptions[]; bench: BenchOptions[]; commands: CliCommands } {
   const calls: WgOptions[] = [];

@@ -6,18 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExitCode } from '../../src/cli/exit-codes.js';
-import type { CliIO } from '../../src/cli/program.js';
 import { parseWireguardGoArgs, runWireguardGoCli } from '../../src/cli/wireguard-go.js';
-
-function capture(): { io: CliIO; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    io: { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, signal: new AbortController().signal },
-    out: () => out,
-    err: () => err,
-  };
-}
+import { capture } from './capture.js';
 
 test('vectun-wg arguments as wireguard-go reads them: INTERFACE backgrounds, -f/--foreground or WG_PROCESS_FOREGROUND=1 stays', () => {
   assert.deepEqual(parseWireguardGoArgs(['wg0'], {}), { kind: 'run', ifname: 'wg0', foreground: false });
