@@ -36,7 +36,6 @@ const BEYOND6 = '2001:2:0:73::1';
 
 /** Interfaces made here, so that `after` can kill what is left of their processes. */
 const interfaces = new Set<string>();
-const folders: string[] = [];
 
 interface Outcome {
   code: number | null;
@@ -99,7 +98,6 @@ function killAll(ifname: string): void {
 
 after(() => {
   for (const ifname of interfaces) killAll(ifname);
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
 async function withUnderlay(body: (topo: Topology) => Promise<void>): Promise<void> {
@@ -174,7 +172,6 @@ interface QuickPair {
 async function withQuickPair(allowedA: string, body: (pair: QuickPair) => Promise<void>): Promise<void> {
   const tools = await ensureWgTools();
   const folder = mkdtempSync(join(tmpdir(), 'vectun-wg-quick-'));
-  folders.push(folder);
   try {
     await withUnderlay(async (topo) => {
       const ifA = newInterface('q');
