@@ -18,7 +18,7 @@ export { VectunError } from './errors.js';
 export type { VectunErrorCode, PacketErrorCode, DeviceErrorCode, LabErrorCode, UdpErrorCode, WireGuardErrorCode } from './errors.js';
 export { Arena } from './core/arena.js';
 export type { WasmSum, WasmCopySum } from './core/arena.js';
-export { checksumSum, pseudoHeaderSum, transportChecksumValid } from './core/checksum.js';
+export { checksumSum, pseudoHeaderSum, repairZeroUdp6Checksum, transportChecksumValid } from './core/checksum.js';
 export * from './core/virtio.js';
 export * from './core/gso.js';
 export * from './core/gro.js';

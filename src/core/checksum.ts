@@ -151,6 +151,28 @@ export function transportChecksumValid(packet: Uint8Array, iphLen: number, proto
   return (~s & 0xffff) === 0;
 }
 
+/**
+ * Repairs an IPv6 UDP checksum that a sender's completion left at 0x0000.
+ *
+ * A completed checksum of 0 must be sent as 0xFFFF (RFC 768: 0 means "no
+ * checksum"); a sender that stores it as is (wireguard-go's completion of
+ * NEEDS_CSUM packets does, about 1 UDP packet in 65,536) makes a packet that
+ * IPv6 receivers must drop (RFC 8200 sec. 8.1; Linux counts it in
+ * Udp6InCsumErrors). When `packet` is IPv6 with UDP as next header, its
+ * checksum field is 0 and its bytes verify (CK-4) as they would with 0xFFFF,
+ * the field becomes 0xFFFF, the same value in ones' complement, and the
+ * result is true. Any other packet is left alone: false. A genuinely
+ * unchecksummed datagram does not verify, except by chance, and then 0xFFFF
+ * is its correct checksum.
+ */
+export function repairZeroUdp6Checksum(packet: Uint8Array): boolean {
+  if (packet.length < 48 || packet[0]! >> 4 !== 6 || packet[6] !== 17 || packet[46] !== 0 || packet[47] !== 0) return false;
+  if (40 + ((packet[4]! << 8) | packet[5]!) !== packet.length || !transportChecksumValid(packet, 40, 17)) return false;
+  packet[46] = 0xff;
+  packet[47] = 0xff;
+  return true;
+}
+
 /** CK-5: store the IPv4 header checksum of `packet[0:iphLen]`. */
 export function writeIPv4HeaderChecksum(packet: Uint8Array, iphLen = 20): void {
   packet[10] = 0;

@@ -5,13 +5,14 @@
  * `'packets'` listeners (event mode).
  *
  * Spec rules: RD-1, RD-2, RD-6, RD-9 and D-5 (via the core's `segmentInto`),
- * DEV-7 and DEV-9 (batch and slot sizes).
+ * DEV-7 and DEV-9 (batch and slot sizes); D-4 extended to RD-7's UDP
+ * completions (see storeZeroUdpChecksumAsOnes).
  * @module
  */
 import { VectunError } from '../errors.js';
 import { Arena } from '../core/arena.js';
 import { segmentInto } from '../core/gso.js';
-import { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_HDR_LEN } from '../core/virtio.js';
+import { GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../core/virtio.js';
 import type { IoKind } from '../io/event-loop.js';
 import { EAGAIN, EBADFD, EINTR, syscallError } from './native.js';
 import { markRemoved } from './tun-link.js';
@@ -85,6 +86,9 @@ function readBatch(tun: TunHost): Uint8Array[] | VectunError | typeof EAGAIN {
       continue;
     }
     used += n;
+    if (frame.length > VNET_HDR_LEN && frame[1] === GSO_NONE && (frame[0]! & VNET_F_NEEDS_CSUM) !== 0 && packets.length === before + 1) {
+      storeZeroUdpChecksumAsOnes(frame, packets[before]!);
+    }
     const count = packets.length;
     if (count > s.verified.length) {
       const grown = new Uint8Array(Math.max(count, 2 * s.verified.length, 256));
@@ -122,6 +126,24 @@ function allocateArena(s: TunState): void {
 function drop(tun: TunHost, err: VectunError): void {
   bump(tun[kState].stats.readDrops, err.code);
   tun.emit('drop', err);
+}
+
+/**
+ * D-4 for RD-7's completions too, here at the device: RD-7 (the core's
+ * `segment`, as wireguard-go's gsoNoneChecksum) stores a computed checksum
+ * as is, so about 1 UDP datagram in 65,536 would leave with 0x0000, which
+ * means "no checksum" over IPv4 and is dropped by every IPv6 receiver (RFC
+ * 8200 sec. 8.1). The device stores 0xFFFF, the same sum in ones'
+ * complement, which is what the kernel itself writes without offload
+ * (skb_checksum_help). csum_offset 6 is UDP's checksum field.
+ */
+function storeZeroUdpChecksumAsOnes(frame: Uint8Array, packet: Uint8Array): void {
+  if ((frame[8]! | (frame[9]! << 8)) !== 6) return;
+  const at = (frame[6]! | (frame[7]! << 8)) + 6;
+  if (at + 1 < packet.length && packet[at] === 0 && packet[at + 1] === 0) {
+    packet[at] = 0xff;
+    packet[at + 1] = 0xff;
+  }
 }
 
 /**

@@ -155,6 +155,12 @@ export interface WgReceiveStats {
   /** Messages dropped, by reason. */
   drops: ReceiveDrops;
   /**
+   * IPv6 UDP packets a peer sent with a computed checksum of 0 (illegal over
+   * IPv6; wireguard-go sends about 1 in 65,536), written with the equal
+   * 0xFFFF instead so the kernel delivers them.
+   */
+  udp6ChecksumsRepaired: number;
+  /**
    * Datagrams the kernel dropped before we read them because the UDP receive
    * buffer was full (SO_RXQ_OVFL), summed over every socket this device has
    * bound; as of the last read. 0 when the socket does not report it.
@@ -379,6 +385,7 @@ export class WgDevice extends EventEmitter implements WgControl {
       receive: {
         packets: this.#receive.packets, keepalives: this.#receive.keepalives,
         handshakeMessages: this.#receive.handshakeMessages, drops: { ...this.#receive.drops },
+        udp6ChecksumsRepaired: this.#receive.udp6ChecksumsRepaired,
         socketDrops: this.#retiredSocketDrops + (this.#socket?.stats?.receiveDrops ?? 0),
       },
       handshake: { ...h, rejected: { ...h.rejected } },

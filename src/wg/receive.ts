@@ -7,7 +7,8 @@
  * replay window is checked (only after the tag verified, so forged packets
  * cannot move it), padding is stripped by the inner IP length, the inner
  * source is checked against the peer's AllowedIPs (cryptokey routing, §2),
- * and the packets go to `Tun.write` as one batch, which coalesces them (GRO)
+ * an IPv6 UDP checksum a sender left at 0 is repaired (else the kernel would
+ * drop the packet), and the packets go to `Tun.write` as one batch, which coalesces them (GRO)
  * and writes one `writev` per super-packet. Handshake messages (types 1-3)
  * are copied to the device's handshake queue.
  *
@@ -17,6 +18,7 @@
  * @module
  */
 import { Arena } from '../core/arena.js';
+import { repairZeroUdp6Checksum } from '../core/checksum.js';
 import {
   AEAD_BAD_LENGTH, AEAD_BAD_TAG, AEAD_COUNTER_RANGE, AEAD_KEY_DESTROYED, AEAD_NO_KEY, TRANSPORT_OVERHEAD,
   type TransportCipher, type TransportKey,
@@ -92,6 +94,12 @@ export class ReceivePath {
   keepalives = 0;
   /** Handshake messages passed on. */
   handshakeMessages = 0;
+  /**
+   * IPv6 UDP packets whose sender left a computed checksum of 0 (wireguard-go
+   * does, about 1 in 65,536), written with 0xFFFF so the kernel does not drop
+   * them (see `repairZeroUdp6Checksum`).
+   */
+  udp6ChecksumsRepaired = 0;
 
   readonly #host: ReceiveHost;
   // Per-batch arrays, reused: transport messages, their keys/keypairs/sources.
@@ -276,7 +284,10 @@ export class ReceivePath {
         dataRun = 0;
       }
       if (dataRun++ < 2) peer.timersDataReceived();
-      out[n++] = this.#views.get(j, off, total);
+      const packet = this.#views.get(j, off, total);
+      // A 0 in an IPv6 UDP checksum: one byte test per packet, the repair only then.
+      if (version === 6 && plain[off + 46] === 0 && plain[off + 47] === 0 && repairZeroUdp6Checksum(packet)) this.udp6ChecksumsRepaired++;
+      out[n++] = packet;
     }
     out.length = n;
     for (let j = 0; j < m; j++) this.#sources[j] = null;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Arena } from '../../src/core/arena.js';
-import { checksumSum, fold, pseudoHeaderSum, transportChecksumValid, writeIPv4HeaderChecksum } from '../../src/core/checksum.js';
-import { V4, buildPacket } from './packets.js';
+import { checksumSum, fold, pseudoHeaderSum, repairZeroUdp6Checksum, transportChecksumValid, writeIPv4HeaderChecksum } from '../../src/core/checksum.js';
+import { V4, V6, buildPacket, zeroChecksumUdpPayload } from './packets.js';
 
 /** Byte-pair reference for CK-1, written the slow obvious way. */
 function referenceSum(d: Uint8Array, start: number, end: number, initial: number): number {
@@ -200,4 +200,34 @@ test('CK-1: runs over several 256 KiB blocks, extreme bytes included (no lane ov
     assert.equal(arena.copySum(1 << 21, 0, 1 << 20, 0), referenceSum(arena.bytes, 0, 1 << 20, 0), `copySum fill ${fill}`);
     assert.equal(arena.bytes[(1 << 21) + 12345], arena.bytes[12345]);
   }
+});
+
+test('repairZeroUdp6Checksum: an IPv6 UDP zero that verifies becomes 0xFFFF; anything else is untouched', () => {
+  const zero = (): Uint8Array => buildPacket({ version: 6, proto: 'udp', src: V6.A, dst: V6.B, srcPort: 40000, dstPort: 53, payload: zeroChecksumUdpPayload(6, V6.A, V6.B, 40000, 53, 64) });
+  const p = zero();
+  assert.deepEqual([p[46], p[47]], [0, 0], 'crafted: the computed checksum is 0');
+  assert.equal(transportChecksumValid(p, 40, 17), true, 'ones\' complement: 0 and 0xFFFF verify alike');
+  assert.equal(repairZeroUdp6Checksum(p), true);
+  assert.deepEqual([p[46], p[47]], [0xff, 0xff]);
+  assert.equal(transportChecksumValid(p, 40, 17), true);
+  assert.equal(repairZeroUdp6Checksum(p), false, 'already repaired');
+
+  const leftAlone = (what: string, q: Uint8Array): void => {
+    const copy = Uint8Array.from(q);
+    assert.equal(repairZeroUdp6Checksum(q), false, what);
+    assert.deepEqual(q, copy, `${what}: unchanged`);
+  };
+  const unverified = buildPacket({ version: 6, proto: 'udp', src: V6.A, dst: V6.B, payload: 64, fill: 3 });
+  unverified[46] = 0;
+  unverified[47] = 0;
+  leftAlone('a zero that does not verify (no checksum computed)', unverified);
+  leftAlone('a valid non-zero checksum', buildPacket({ version: 6, proto: 'udp', src: V6.A, dst: V6.B, payload: 64 }));
+  const v4 = buildPacket({ version: 4, proto: 'udp', src: V4.A, dst: V4.B, srcPort: 40000, dstPort: 53, payload: zeroChecksumUdpPayload(4, V4.A, V4.B, 40000, 53, 64) });
+  leftAlone('IPv4 (0 means no checksum there)', v4);
+  const tcp = buildPacket({ version: 6, proto: 'tcp', src: V6.A, dst: V6.B, payload: 64 });
+  tcp[46] = 0;
+  tcp[47] = 0;
+  leftAlone('TCP', tcp);
+  leftAlone('padded past the IPv6 payload length', Uint8Array.from([...zero(), 0, 0]));
+  leftAlone('truncated', zero().subarray(0, 47));
 });

@@ -113,6 +113,32 @@ export function fixTransportChecksum(p: Uint8Array): void {
   p[at + 1] = c & 0xff;
 }
 
+/**
+ * A UDP payload of `length` bytes (even, at least 2) for which the datagram
+ * `src:srcPort -> dst:dstPort` has a computed checksum of 0x0000: the last
+ * word takes the checksum of everything else, so the whole sums to 0xFFFF.
+ * That is the 1-in-65,536 case a checksum completion must store as 0xFFFF
+ * (D-4); the datagram echoed back (ends swapped) is the same case.
+ */
+export function zeroChecksumUdpPayload(
+  version: 4 | 6,
+  src: ArrayLike<number>,
+  dst: ArrayLike<number>,
+  srcPort: number,
+  dstPort: number,
+  length: number,
+  seed = 1,
+): Uint8Array {
+  const payload = patternPayload(length, seed);
+  payload[length - 2] = 0;
+  payload[length - 1] = 0;
+  const p = buildPacket({ version, proto: 'udp', src: Array.from(src), dst: Array.from(dst), srcPort, dstPort, payload });
+  const at = (version === 4 ? 20 : 40) + 6;
+  payload[length - 2] = p[at]!;
+  payload[length - 1] = p[at + 1]!;
+  return payload;
+}
+
 /** Deterministic payload bytes. */
 export function patternPayload(len: number, seed: number): Uint8Array {
   const b = new Uint8Array(len);

@@ -15,7 +15,9 @@ import { Worker } from 'node:worker_threads';
 import { Tun } from '../../src/device/tun.js';
 import { loadBinding } from '../../src/device/native.js';
 import { VectunError } from '../../src/errors.js';
-import { buildPacket } from '../core/packets.js';
+import { parseIPv4, parseIPv6 } from '../../src/net/ip.js';
+import { transportChecksumValid } from '../../src/core/checksum.js';
+import { buildPacket, zeroChecksumUdpPayload } from '../core/packets.js';
 import { within } from './within.js';
 
 const LOCAL = [198, 18, 0, 1];
@@ -136,6 +138,55 @@ const scenarios: Record<string, (arg?: string) => Promise<unknown>> = {
       } finally {
         await tun.close();
       }
+    }
+    return result;
+  },
+
+  /**
+   * RD-7 at the device: a datagram whose UDP checksum completes to 0 is read
+   * with 0xFFFF, as the kernel stores it without offload (D-4's rule; 0 is
+   * "no checksum" over IPv4 and dropped over IPv6). Per offload mode and
+   * family: the checksum field read, whether it verifies, the payload intact.
+   */
+  async 'zero-udp-checksum'() {
+    const result: Record<string, Record<string, { checksum: number; valid: boolean; payloadIntact: boolean; completesToZero: boolean }>> = {};
+    for (const mode of [true, false] as const) {
+      const tun = await openLinked({ offload: mode });
+      const runs: Record<string, { checksum: number; valid: boolean; payloadIntact: boolean; completesToZero: boolean }> = {};
+      try {
+        for (const [family, local, peer] of [[4, LOCAL.join('.'), PEER.join('.')], [6, '2001:2::1', '2001:2:0:1::2']] as const) {
+          const sock = createSocket(family === 4 ? 'udp4' : 'udp6');
+          try {
+            await new Promise<void>((r) => sock.bind(0, local, r));
+            const port = sock.address().port;
+            const addr = (text: string): Uint8Array => (family === 4 ? parseIPv4(text) : parseIPv6(text))!;
+            const payload = zeroChecksumUdpPayload(family, addr(local), addr(peer), port, 9, 64);
+            const probe = buildPacket({ version: family, proto: 'udp', src: Array.from(addr(local)), dst: Array.from(addr(peer)), srcPort: port, dstPort: 9, payload });
+            const iph = family === 4 ? 20 : 40;
+            const completesToZero = probe[iph + 6] === 0 && probe[iph + 7] === 0;
+            sock.send(payload, 9, peer);
+            let found: Uint8Array | undefined;
+            for (let i = 0; i < 100 && found === undefined; i++) {
+              for (const p of await tun.read()) {
+                const udp = p[0]! >> 4 === family && (family === 4 ? p[9] : p[6]) === 17 && p.length === iph + 8 + 64;
+                if (udp && ((p[iph + 2]! << 8) | p[iph + 3]!) === 9) found = p.slice();
+              }
+            }
+            if (found === undefined) throw new Error(`IPv${family}: the datagram was not read in 100 batches`);
+            runs[`v${family}`] = {
+              checksum: (found[iph + 6]! << 8) | found[iph + 7]!,
+              valid: transportChecksumValid(found, iph, 17),
+              payloadIntact: Buffer.from(found.subarray(iph + 8)).equals(payload),
+              completesToZero,
+            };
+          } finally {
+            sock.close();
+          }
+        }
+      } finally {
+        await tun.close();
+      }
+      result[String(mode)] = runs;
     }
     return result;
   },

@@ -64,6 +64,21 @@ test('DEV-3/D-8: offload negotiation is reported truthfully (kernel features and
   }
 });
 
+test('RD-7/D-4 at the device: a UDP checksum completed to 0 is read as 0xFFFF, the kernel\'s own value without offload (IPv4, IPv6)', { skip }, async () => {
+  type Run = { checksum: number; valid: boolean; payloadIntact: boolean; completesToZero: boolean };
+  const r = (await scenario('zero-udp-checksum')) as Record<'true' | 'false', Record<'v4' | 'v6', Run>>;
+  for (const mode of ['true', 'false'] as const) {
+    for (const family of ['v4', 'v6'] as const) {
+      const run = r[mode][family];
+      const what = `offload ${mode}, ${family}`;
+      assert.equal(run.completesToZero, true, `${what}: the crafted datagram's checksum computes to 0`);
+      assert.equal(run.checksum, 0xffff, `${what}: stored as 0xFFFF, not 0 ("no checksum" / dropped over IPv6)`);
+      assert.equal(run.valid, true, `${what}: verifies`);
+      assert.equal(run.payloadIntact, true, `${what}: payload unchanged`);
+    }
+  }
+});
+
 test("MTU changed from outside under traffic: 'mtu' event, reads continue", { skip }, async () => {
   const r = await scenario('mtu');
   assert.equal(r['mtu'], 1400);

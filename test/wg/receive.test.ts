@@ -11,17 +11,24 @@ import fc from 'fast-check';
 import { WgDevice } from '../../src/wg/device.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/wg/crypto.js';
 import { UdpEndpoint } from '../../src/udp/address.js';
-import { buildPacket } from '../core/packets.js';
+import { transportChecksumValid } from '../../src/core/checksum.js';
+import { buildPacket, zeroChecksumUdpPayload } from '../core/packets.js';
 import { ManualClock, MemoryNetwork, MemoryTunnel, settle } from './memory-net.js';
 
-test('arbitrary datagrams (garbage, truncated or bit-flipped real messages) are dropped and counted; the session survives', async () => {
+/** Devices A (198.18.100.1, knows B's endpoint) and B over a memory network, each routing `allowed` to the other. */
+async function devicePair(allowedA: string[], allowedB: string[]): Promise<{ net: MemoryNetwork; a: WgDevice; b: WgDevice; ta: MemoryTunnel; tb: MemoryTunnel }> {
   const net = new MemoryNetwork();
   const clock = new ManualClock();
   const [ka, kb] = [generatePrivateKey(), generatePrivateKey()];
   const ta = new MemoryTunnel();
   const tb = new MemoryTunnel();
-  const a = await WgDevice.create({ tunnel: ta, openSocket: net.factory('198.18.100.1'), clock, config: { privateKey: ka, listenPort: 51820, peers: [{ publicKey: publicKeyOf(kb), endpoint: { address: '198.18.100.2', port: 51820 }, allowedIps: ['198.18.1.0/24'] }] } });
-  const b = await WgDevice.create({ tunnel: tb, openSocket: net.factory('198.18.100.2'), clock, config: { privateKey: kb, listenPort: 51820, peers: [{ publicKey: publicKeyOf(ka), allowedIps: ['198.18.0.0/24'] }] } });
+  const a = await WgDevice.create({ tunnel: ta, openSocket: net.factory('198.18.100.1'), clock, config: { privateKey: ka, listenPort: 51820, peers: [{ publicKey: publicKeyOf(kb), endpoint: { address: '198.18.100.2', port: 51820 }, allowedIps: allowedA }] } });
+  const b = await WgDevice.create({ tunnel: tb, openSocket: net.factory('198.18.100.2'), clock, config: { privateKey: kb, listenPort: 51820, peers: [{ publicKey: publicKeyOf(ka), allowedIps: allowedB }] } });
+  return { net, a, b, ta, tb };
+}
+
+test('arbitrary datagrams (garbage, truncated or bit-flipped real messages) are dropped and counted; the session survives', async () => {
+  const { net, a, b, ta, tb } = await devicePair(['198.18.1.0/24'], ['198.18.0.0/24']);
   const pkt = (seq: number): Uint8Array => buildPacket({ version: 4, proto: 'udp', src: [198, 18, 0, 1], dst: [198, 18, 1, 1], payload: 200, seq, srcPort: 1, dstPort: 2 });
   try {
     ta.inject([pkt(1), pkt(2)]);
@@ -57,6 +64,37 @@ test('arbitrary datagrams (garbage, truncated or bit-flipped real messages) are 
     ta.inject([pkt(3)]);
     await settle(20);
     assert.equal(tb.written.length, 3, 'the session is unharmed');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('an IPv6 UDP checksum the sender left at 0 (wireguard-go sends 1 in 65,536) is written as 0xFFFF and counted; a zero that does not verify is left to the kernel', async () => {
+  const { a, b, ta, tb } = await devicePair(['2001:2:0:1::/64', '198.18.1.0/24'], ['2001:2::/64', '198.18.0.0/24']);
+  const src = [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+  const dst = [0x20, 0x01, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+  const zeroSum = buildPacket({ version: 6, proto: 'udp', src, dst, srcPort: 4000, dstPort: 5000, payload: zeroChecksumUdpPayload(6, src, dst, 4000, 5000, 100) });
+  assert.equal(zeroSum[46], 0, 'the crafted checksum computes to 0');
+  assert.equal(zeroSum[47], 0);
+  const unverified = buildPacket({ version: 6, proto: 'udp', src, dst, srcPort: 4000, dstPort: 5000, payload: 100, fill: 7 });
+  unverified[46] = 0;
+  unverified[47] = 0;
+  const ipv4Zero = buildPacket({ version: 4, proto: 'udp', src: [198, 18, 0, 1], dst: [198, 18, 1, 1], srcPort: 4000, dstPort: 5000, payload: 100 });
+  ipv4Zero[26] = 0;
+  ipv4Zero[27] = 0;
+  try {
+    ta.inject([zeroSum, unverified, ipv4Zero]);
+    await settle(20);
+    assert.equal(tb.written.length, 3, 'all three delivered to the TUN');
+    const [fixed, leftAlone, v4] = tb.written as [Uint8Array, Uint8Array, Uint8Array];
+    assert.deepEqual([fixed[46], fixed[47]], [0xff, 0xff], 'stored as 0xFFFF');
+    assert.ok(transportChecksumValid(fixed, 40, 17), 'and it verifies');
+    assert.deepEqual(fixed.subarray(48), zeroSum.subarray(48), 'payload unchanged');
+    assert.deepEqual(leftAlone, unverified, 'a zero that does not verify is not made to look valid');
+    assert.deepEqual(v4, ipv4Zero, 'IPv4: 0 means no checksum, left alone');
+    assert.equal(b.stats.receive.udp6ChecksumsRepaired, 1);
+    assert.equal(a.stats.receive.udp6ChecksumsRepaired, 0);
   } finally {
     await a.close();
     await b.close();
