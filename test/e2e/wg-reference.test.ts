@@ -31,7 +31,7 @@ for (const initiator of ['a', 'b'] as const) {
       for (const s of sockets) assert.equal(existsSync(s), false, `${s} removed`);
     });
 
-    interopTests('wg-go↔wg-go', () => topo!, initiator);
+    interopTests('wg-go↔wg-go', () => topo!, initiator, 'dropped by the reference');
 
     test('both processes still run after the traffic', () => {
       assert.equal(topo!.a.instance.child.exitCode, null);
