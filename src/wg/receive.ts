@@ -8,9 +8,9 @@
  * cannot move it), padding is stripped by the inner IP length, the inner
  * source is checked against the peer's AllowedIPs (cryptokey routing, §2),
  * an IPv6 UDP checksum a sender left at 0 is repaired (else the kernel would
- * drop the packet), and the packets go to `Tun.write` as one batch, which coalesces them (GRO)
- * and writes one `writev` per super-packet. Handshake messages (types 1-3)
- * are copied to the device's handshake queue.
+ * drop the packet), and the packets go to `Tun.write` as one batch, which
+ * coalesces them (GRO) and writes one `writev` per super-packet. Handshake
+ * messages (types 1-3) are copied to the device's handshake queue.
  *
  * A message that fails any check is dropped and counted by reason, and
  * touches no session state: keypairs, replay windows, endpoints and timers
@@ -285,8 +285,7 @@ export class ReceivePath {
       }
       if (dataRun++ < 2) peer.timersDataReceived();
       const packet = this.#views.get(j, off, total);
-      // A 0 in an IPv6 UDP checksum: one byte test per packet, the repair only then.
-      if (version === 6 && plain[off + 46] === 0 && plain[off + 47] === 0 && repairZeroUdp6Checksum(packet)) this.udp6ChecksumsRepaired++;
+      if (version === 6 && repairZeroUdp6Checksum(packet)) this.udp6ChecksumsRepaired++;
       out[n++] = packet;
     }
     out.length = n;

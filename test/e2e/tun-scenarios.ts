@@ -126,6 +126,9 @@ async function tcpFlight(tun: Tun): Promise<{ maxSegment: number; bytes: number;
   return { maxSegment, bytes, superPackets: s.superPackets, segments: s.segments };
 }
 
+/** What the zero-udp-checksum scenario observed for one offload mode and family. */
+interface ZeroChecksumRun { checksum: number; valid: boolean; payloadIntact: boolean; completesToZero: boolean }
+
 const scenarios: Record<string, (arg?: string) => Promise<unknown>> = {
   /** D-8/style rule 2: tun.offload matches the device's features and behaviour. */
   async offload() {
@@ -149,10 +152,10 @@ const scenarios: Record<string, (arg?: string) => Promise<unknown>> = {
    * family: the checksum field read, whether it verifies, the payload intact.
    */
   async 'zero-udp-checksum'() {
-    const result: Record<string, Record<string, { checksum: number; valid: boolean; payloadIntact: boolean; completesToZero: boolean }>> = {};
+    const result: Record<string, Record<string, ZeroChecksumRun>> = {};
     for (const mode of [true, false] as const) {
       const tun = await openLinked({ offload: mode });
-      const runs: Record<string, { checksum: number; valid: boolean; payloadIntact: boolean; completesToZero: boolean }> = {};
+      const runs: Record<string, ZeroChecksumRun> = {};
       try {
         for (const [family, local, peer] of [[4, LOCAL.join('.'), PEER.join('.')], [6, '2001:2::1', '2001:2:0:1::2']] as const) {
           const sock = createSocket(family === 4 ? 'udp4' : 'udp6');
